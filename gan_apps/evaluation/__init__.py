@@ -1,0 +1,1 @@
+"""Metrics that models and pipelines report through."""

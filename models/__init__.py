@@ -1,0 +1,1 @@
+"""The GAN family and its architectures (installed as ``gan_apps.models``)."""

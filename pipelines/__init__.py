@@ -1,0 +1,1 @@
+"""Task pipelines built on the GAN family (installed as ``gan_apps.pipelines``)."""
