@@ -37,6 +37,9 @@ class Objective:
         output: maps logits to what the discriminator "says" (a probability for the
             sigmoid family, the raw critic value otherwise); used for mean D(x) logs.
         metrics: ``(real_logits, fake_logits) -> dict`` of extra diagnostics.
+        threshold: the logit at which the discriminator is undecided (p = q at the
+            optimum), used to report its accuracy; None where no such point exists
+            (a Wasserstein critic is defined only up to a constant).
     """
 
     name: str
@@ -44,6 +47,7 @@ class Objective:
     g_loss: Callable
     output: Callable = lambda logits: logits
     metrics: Callable = lambda real_logits, fake_logits: {}
+    threshold: float | None = 0.0
 
 
 def _f32(x):
@@ -162,6 +166,7 @@ class FDivergence:
         conjugate: the Fenchel conjugate f*(t) (for reference and tests).
         conjugate_of_activation: f*(g_f(v)) in a form that stays finite for large |v|.
         generator: f(u), the generator function of the divergence D_f(P||Q).
+        undecided_logit: v with g_f(v) = f'(1), the optimal critic where p = q.
     """
 
     name: str
@@ -169,6 +174,7 @@ class FDivergence:
     conjugate: Callable
     conjugate_of_activation: Callable
     generator: Callable
+    undecided_logit: float = 0.0
 
 
 F_DIVERGENCES = {
@@ -180,6 +186,7 @@ F_DIVERGENCES = {
             conjugate=lambda t: ops.exp(t - 1.0),
             conjugate_of_activation=lambda v: ops.exp(v - 1.0),
             generator=lambda u: u * ops.log(u),
+            undecided_logit=1.0,  # f'(1) = 1 and g_f is the identity
         ),
         FDivergence(
             "reverse_kl",
@@ -310,10 +317,12 @@ def get(name, *, coding="binary", saturating=False):
             name,
             lambda r, f: least_squares_d_loss(r, f, a=a, b=b),
             lambda f: least_squares_g_loss(f, c=c),
+            threshold=(a + b) / 2,
         )
     if name == "wasserstein":
         return Objective(
-            name, wasserstein_d_loss, wasserstein_g_loss, metrics=_wasserstein_metrics
+            name, wasserstein_d_loss, wasserstein_g_loss, metrics=_wasserstein_metrics,
+            threshold=None,
         )
     if name == "hinge":
         return Objective(name, hinge_d_loss, hinge_g_loss, metrics=_wasserstein_metrics)
@@ -325,6 +334,7 @@ def get(name, *, coding="binary", saturating=False):
             lambda f: f_g_loss(div, f, saturating=saturating),
             output=lambda logits: div.activation(_f32(logits)),
             metrics=lambda r, f: {"divergence_bound": f_divergence_bound(div, r, f)},
+            threshold=div.undecided_logit,
         )
     raise UserInputError(f"unknown objective {name!r}; choose one of: {', '.join(names())}")
 

@@ -1,0 +1,116 @@
+"""Evaluate generated samples against real data with a chosen set of metrics.
+
+Metric groups (names for ``--metrics``):
+
+- ``fid``: Frechet distance of extractor features (Heusel et al. 2017).
+- ``kid``: kernel inception distance, mean and std over subsets (Binkowski et al. 2018).
+- ``pr``: improved precision and recall (Kynkaanniemi et al. 2019).
+- ``dc``: density and coverage (Naeem et al. 2020).
+- ``is``: Inception Score from the extractor's class logits (Salimans et al. 2016).
+- ``classes``: classes covered and KL of the predicted class histogram to uniform.
+- ``diversity``: mean pairwise distance of samples over that of real data.
+- ``modes``: modes captured / high-quality fraction on a 2-D mixture.
+
+On 2-D points the "features" are the points themselves.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gan_apps.errors import UserInputError
+from gan_apps.evaluation import diversity, metrics
+from gan_apps.evaluation.frechet import frechet_distance
+from gan_apps.evaluation.modes import mixture_mode_stats
+
+IMAGE_METRICS = ("fid", "kid", "pr", "dc", "is", "classes", "diversity")
+POINT_METRICS = ("modes", "fid", "kid", "pr", "dc", "diversity")
+DEFAULT_IMAGE_METRICS = ("fid", "kid", "pr", "classes", "diversity")
+DEFAULT_POINT_METRICS = ("modes", "fid", "diversity")
+
+
+def parse_metrics(text, kind):
+    """Split ``"fid,kid"`` into names, checking them against the data kind."""
+    allowed = IMAGE_METRICS if kind == "image" else POINT_METRICS
+    if not text:
+        return DEFAULT_IMAGE_METRICS if kind == "image" else DEFAULT_POINT_METRICS
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in allowed]
+    if unknown:
+        raise UserInputError(
+            f"unknown metric(s) {', '.join(unknown)} for {kind} data; choose from {', '.join(allowed)}"
+        )
+    return names
+
+
+def evaluate(fake, real, names, *, extractor=None, num_classes=None, mixture=None, seed=0):
+    """Compute the metric groups ``names`` for ``fake`` against ``real``; returns a flat dict.
+
+    Args:
+        fake, real: images [N, H, W, C] in [-1, 1], or 2-D points [N, 2].
+        names: metric group names (see the module docstring).
+        extractor: a feature extractor (``gan_apps.evaluation.features``) for images.
+        num_classes: classes of the extractor's logits, for ``classes``.
+        mixture: a ``gan_apps.data.Mixture`` for ``modes``.
+    """
+    fake, real = np.asarray(fake, np.float32), np.asarray(real, np.float32)
+    results = {}
+    if fake.ndim == 2:
+        fake_features, real_features, fake_logits = fake, real, None
+    else:
+        if extractor is None:
+            raise ValueError("image metrics need a feature extractor")
+        fake_out, real_out = extractor(fake), extractor(real)
+        fake_features, real_features = fake_out["features"], real_out["features"]
+        fake_logits = fake_out.get("logits")
+        results["extractor"] = extractor.description
+    for name in names:
+        if name == "fid":
+            results["fid"] = frechet_distance(real_features, fake_features)
+        elif name == "kid":
+            subset = min(1000, len(real_features), len(fake_features))
+            mean, std = metrics.kernel_inception_distance(
+                real_features, fake_features, subset_size=subset, seed=seed
+            )
+            results.update(kid=mean, kid_std=std)
+        elif name == "pr":
+            results.update(metrics.precision_recall(real_features, fake_features))
+        elif name == "dc":
+            results.update(metrics.density_coverage(real_features, fake_features))
+        elif name == "is":
+            _need_logits(fake_logits, name)
+            mean, std = metrics.inception_score(fake_logits, splits=min(10, len(fake_logits)))
+            results.update(inception_score=mean, inception_score_std=std)
+        elif name == "classes":
+            _need_logits(fake_logits, name)
+            coverage = metrics.class_coverage(
+                np.argmax(fake_logits, axis=-1), num_classes or fake_logits.shape[-1]
+            )
+            results.update(classes_covered=coverage["classes_covered"],
+                           class_kl=coverage["kl_to_uniform"])
+        elif name == "diversity":
+            results["diversity_ratio"] = diversity.collapse_ratio(fake, real)
+        elif name == "modes":
+            if mixture is None:
+                raise UserInputError("the modes metric needs ring8 or grid25 data")
+            stats = mixture_mode_stats(fake, mixture.centers, mixture.std)
+            results.update(modes_captured=stats["modes_captured"],
+                           high_quality_fraction=stats["high_quality_fraction"],
+                           mode_kl=stats["kl_to_uniform"])
+    return {k: (float(v) if isinstance(v, (np.floating, np.integer, int, float)) else v)
+            for k, v in results.items()}
+
+
+def _need_logits(logits, name):
+    if logits is None:
+        raise UserInputError(f"the {name} metric needs an extractor with class logits (digits)")
+
+
+def format_table(results):
+    """Two aligned columns, one metric a line."""
+    width = max(len(k) for k in results)
+    lines = []
+    for key, value in results.items():
+        text = f"{value:.4g}" if isinstance(value, float) else str(value)
+        lines.append(f"{key.ljust(width)}  {text}")
+    return "\n".join(lines)

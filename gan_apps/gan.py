@@ -1,0 +1,284 @@
+"""GAN: the adversarial ``train_step`` every unconditional variant shares."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from gan_apps import objectives
+from gan_apps import penalties as penalties_lib
+
+
+@dataclasses.dataclass
+class StepContext:
+    """What a penalty sees inside a discriminator or generator step."""
+
+    discriminator: keras.Model
+    generator: keras.Model
+    real: object
+    fake: object
+    seed_generator: keras.random.SeedGenerator
+    conditioning: object = None
+
+
+def replica_scale(loss):
+    """Divide a per-replica mean loss so that gradients summed over replicas average.
+
+    Under ``tf.distribute`` the optimizers sum gradients across replicas; each replica
+    computes a mean over its share of the global batch, so dividing by the replica count
+    gives the gradient of the global-batch mean.
+    """
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss if replicas == 1 else loss / replicas
+
+
+def gradient_norm(grads, optimizer):
+    """Global L2 norm of the gradient of the (global-batch mean) loss.
+
+    Undoes the loss scale of a :class:`keras.optimizers.LossScaleOptimizer` and the
+    division by the replica count of :func:`replica_scale`.
+    """
+    norm = ops.sqrt(sum(ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads if g is not None))
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        norm = norm / ops.cast(optimizer.dynamic_scale, "float32")
+    return norm * tf.distribute.get_strategy().num_replicas_in_sync
+
+
+@keras.saving.register_keras_serializable(package="gan_apps")
+class GAN(keras.Model):
+    """A generator and a discriminator trained adversarially with ``fit``.
+
+    Each ``fit`` step updates the discriminator once on a fresh real batch; the generator
+    is updated on every ``n_critic``-th step (Arjovsky et al. 2017, Algorithm 1;
+    Gulrajani et al. 2017, Algorithm 1), so each critic update sees new real data.
+
+    Args:
+        generator: functional model ``z -> x``.
+        discriminator: functional model ``x -> logits`` (one logit per example).
+        latent_dim: size of z; read from the generator's input when omitted.
+        objective: an objective name from :mod:`gan_apps.objectives` or an Objective.
+        objective_options: keyword options for :func:`gan_apps.objectives.get`
+            (``coding`` for least squares, ``saturating`` for f-GAN).
+        n_critic: discriminator updates per generator update.
+        penalties: penalty objects, names or configs (:mod:`gan_apps.penalties`).
+        seed: seed of the model's :class:`keras.random.SeedGenerator` (latent noise,
+            interpolation weights).
+    """
+
+    def __init__(
+        self,
+        generator,
+        discriminator,
+        latent_dim=None,
+        objective="non_saturating",
+        objective_options=None,
+        n_critic=1,
+        penalties=(),
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if int(n_critic) < 1:
+            raise ValueError(f"n_critic must be >= 1, got {n_critic}")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = int(latent_dim or generator.inputs[0].shape[-1])
+        self.objective_name = objective if isinstance(objective, str) else objective.name
+        self.objective_options = dict(objective_options or {})
+        self.objective = objectives.get(objective, **self.objective_options)
+        self.n_critic = int(n_critic)
+        self.penalties = [penalties_lib.get(p) for p in penalties]
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.d_real_tracker = keras.metrics.Mean(name="d_real")
+        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
+        self.d_grad_norm_tracker = keras.metrics.Mean(name="d_grad_norm")
+        self.g_grad_norm_tracker = keras.metrics.Mean(name="g_grad_norm")
+        self.accuracy_trackers = (
+            {}
+            if self.objective.threshold is None
+            else {k: keras.metrics.Mean(name=k) for k in ("d_acc_real", "d_acc_fake")}
+        )
+        probe = self.objective.metrics(ops.zeros((1, 1)), ops.zeros((1, 1)))
+        self.objective_trackers = {k: keras.metrics.Mean(name=k) for k in probe}
+        self.penalty_trackers = {
+            p.name: keras.metrics.Mean(name=p.name) for p in self.penalties if p.adds_loss
+        }
+        self.built = True
+
+    # --- keras plumbing ----------------------------------------------------------------
+
+    def call(self, z, training=False):
+        return self.generator(z, training=training)
+
+    def compile(self, g_optimizer, d_optimizer, **kwargs):
+        """Set one optimizer per network; both are built now (required under tf.distribute)."""
+        super().compile(optimizer=None, **kwargs)
+        if g_optimizer is d_optimizer:
+            raise ValueError("the generator and the discriminator need separate optimizers")
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+
+    @property
+    def metrics(self):
+        return [
+            self.d_loss_tracker,
+            self.g_loss_tracker,
+            self.d_real_tracker,
+            self.d_fake_tracker,
+            self.d_grad_norm_tracker,
+            self.g_grad_norm_tracker,
+            *self.accuracy_trackers.values(),
+            *self.objective_trackers.values(),
+            *self.penalty_trackers.values(),
+        ]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            generator=keras.saving.serialize_keras_object(self.generator),
+            discriminator=keras.saving.serialize_keras_object(self.discriminator),
+            latent_dim=self.latent_dim,
+            objective=self.objective_name,
+            objective_options=self.objective_options,
+            n_critic=self.n_critic,
+            penalties=[keras.saving.serialize_keras_object(p) for p in self.penalties],
+            seed=self.seed,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("generator", "discriminator"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        config["penalties"] = [
+            keras.saving.deserialize_keras_object(p) for p in config.get("penalties", [])
+        ]
+        return cls(**config)
+
+    def get_compile_config(self):
+        if not getattr(self, "g_optimizer", None):
+            return None
+        return {
+            "g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
+            "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
+        }
+
+    def compile_from_config(self, config):
+        self.compile(
+            g_optimizer=keras.saving.deserialize_keras_object(config["g_optimizer"]),
+            d_optimizer=keras.saving.deserialize_keras_object(config["d_optimizer"]),
+        )
+
+    # --- sampling -----------------------------------------------------------------------
+
+    def sample_latent(self, batch_size):
+        """z ~ N(0, I), drawn from the model's seed generator."""
+        return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+
+    def generate(self, batch_size, training=False):
+        return self.generator(self.sample_latent(batch_size), training=training)
+
+    # --- training -----------------------------------------------------------------------
+
+    def unpack(self, data):
+        """Split a dataset element into (real examples, conditioning); labels are ignored."""
+        if isinstance(data, (tuple, list)):
+            return data[0], None
+        return data, None
+
+    def train_step(self, data):
+        real, conditioning = self.unpack(data)
+        batch_size = ops.shape(real)[0]
+        self.discriminator_step(real, conditioning)
+        if self.n_critic == 1:
+            self.generator_step(batch_size, conditioning)
+        else:
+            # d_optimizer.iterations already counts this step's critic update.
+            due = ops.equal(self.d_optimizer.iterations % self.n_critic, 0)
+
+            def update_generator():
+                self.generator_step(batch_size, conditioning)
+                return ops.zeros(())
+
+            ops.cond(due, update_generator, lambda: ops.zeros(()))
+        return {m.name: m.result() for m in self.metrics}
+
+    def discriminator_logits(self, x, conditioning, training=True):
+        return self.discriminator(x, training=training)
+
+    def generate_fake(self, batch_size, conditioning, training=True):
+        return self.generator(self.sample_latent(batch_size), training=training)
+
+    def discriminator_step(self, real, conditioning=None):
+        """One discriminator update on a real batch and a fresh fake batch."""
+        batch_size = ops.shape(real)[0]
+        fake = ops.stop_gradient(self.generate_fake(batch_size, conditioning))
+        context = StepContext(
+            self.discriminator, self.generator, real, fake, self.seed_generator, conditioning
+        )
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator_logits(real, conditioning)
+            fake_logits = self.discriminator_logits(fake, conditioning)
+            loss = self.objective.d_loss(real_logits, fake_logits)
+            total = loss
+            penalty_values = {}
+            for penalty in self.penalties:
+                value = penalty.discriminator_loss(context)
+                if value is not None:
+                    penalty_values[penalty.name] = value
+                    total = total + value
+            scaled = self.d_optimizer.scale_loss(replica_scale(total))
+        variables = self.discriminator.trainable_variables
+        grads = tape.gradient(scaled, variables)
+        self.d_optimizer.apply(grads, variables)
+        for penalty in self.penalties:
+            penalty.after_discriminator_update(self.discriminator)
+
+        self.d_grad_norm_tracker.update_state(gradient_norm(grads, self.d_optimizer))
+        if self.accuracy_trackers:
+            threshold = self.objective.threshold
+            self.accuracy_trackers["d_acc_real"].update_state(
+                ops.mean(ops.cast(ops.convert_to_tensor(real_logits) > threshold, "float32"))
+            )
+            self.accuracy_trackers["d_acc_fake"].update_state(
+                ops.mean(ops.cast(ops.convert_to_tensor(fake_logits) <= threshold, "float32"))
+            )
+        self.d_loss_tracker.update_state(loss)
+        self.d_real_tracker.update_state(ops.mean(self.objective.output(real_logits)))
+        self.d_fake_tracker.update_state(ops.mean(self.objective.output(fake_logits)))
+        for name, value in self.objective.metrics(real_logits, fake_logits).items():
+            self.objective_trackers[name].update_state(value)
+        for name, value in penalty_values.items():
+            self.penalty_trackers[name].update_state(value)
+
+    def generator_step(self, batch_size, conditioning=None):
+        """One generator update on a fresh latent batch."""
+        with tf.GradientTape() as tape:
+            fake = self.generate_fake(batch_size, conditioning)
+            fake_logits = self.discriminator_logits(fake, conditioning)
+            loss = self.objective.g_loss(fake_logits)
+            total = loss
+            context = StepContext(
+                self.discriminator, self.generator, None, fake, self.seed_generator, conditioning
+            )
+            for penalty in self.penalties:
+                value = penalty.generator_loss(context)
+                if value is not None:
+                    self.penalty_trackers[penalty.name].update_state(value)
+                    total = total + value
+            scaled = self.g_optimizer.scale_loss(replica_scale(total))
+        variables = self.generator.trainable_variables
+        grads = tape.gradient(scaled, variables)
+        self.g_optimizer.apply(grads, variables)
+        self.g_loss_tracker.update_state(loss)
+        self.g_grad_norm_tracker.update_state(gradient_norm(grads, self.g_optimizer))

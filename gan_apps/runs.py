@@ -1,0 +1,85 @@
+"""The run folder: one directory per training run, written so that nothing good is lost.
+
+Layout: ``config.json``, ``checkpoints/``, ``history.csv``, ``logs/`` (TensorBoard),
+``samples/`` (PNG grids), final ``generator.keras`` / ``discriminator.keras`` and
+``export/`` (SavedModel). Files are written to a temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import keras
+
+from gan_apps.errors import UserInputError
+
+CONFIG = "config.json"
+
+
+def write_json(path, data):
+    """Write JSON atomically."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".json.tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_config(run_dir, kind=None):
+    """Read a run's config.json; raise a UserInputError if it is not a run (of ``kind``)."""
+    path = os.path.join(run_dir, CONFIG)
+    if not os.path.isdir(run_dir):
+        raise UserInputError(f"run folder {run_dir!r} does not exist; pass the --out of a training run")
+    if not os.path.isfile(path):
+        raise UserInputError(
+            f"{run_dir!r} is not a gan-apps run folder (no {CONFIG}); pass the --out of a training run"
+        )
+    try:
+        with open(path) as f:
+            config = json.load(f)
+    except (OSError, json.JSONDecodeError) as err:
+        raise UserInputError(f"cannot read {path}: {err}") from None
+    if kind is not None and config.get("kind") != kind:
+        raise UserInputError(
+            f"{run_dir!r} is a {config.get('kind', 'unknown')!r} run, not a {kind!r} run"
+        )
+    return config
+
+
+def save_model(model, path):
+    """Save a Keras model to ``path`` (.keras) atomically."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".keras")
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def load_model(path, what="model"):
+    """Load a .keras file, naming the fix when it is missing."""
+    if not os.path.isfile(path):
+        raise UserInputError(
+            f"no {what} at {path}; finish (or resume) the training run first"
+        )
+    return keras.models.load_model(path, compile=False)
+
+
+def check_writable(run_dir):
+    """Create ``run_dir`` if needed and fail early with a clear message if it is not writable."""
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=run_dir, delete=True)
+        probe.close()
+    except OSError as err:
+        raise UserInputError(f"cannot write to {run_dir!r} ({err.strerror}); choose another --out") from None

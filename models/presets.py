@@ -1,0 +1,156 @@
+"""Presets: the papers' objective, architecture and hyper-parameters in one name.
+
+Each preset picks an objective, the discriminator's normalization, critic updates per
+generator update, penalties and optimizers as published:
+
+- ``dcgan``: non-saturating GAN, batch norm, Adam(2e-4, beta1 0.5) (Radford et al. 2016, Sec. 4).
+- ``lsgan``: least squares with the 0-1 coding (a, b, c) = (0, 1, 1) or ``coding="pearson"``
+  (-1, 1, 0), DCGAN networks, Adam(2e-4, beta1 0.5) (Mao et al. 2017, eq. 9 and 10).
+- ``fgan``: f-GAN with a chosen divergence, Adam(2e-4, beta1 0.5) (Nowozin et al. 2016).
+- ``wgan``: Wasserstein critic, weight clipping at 0.01, 5 critic steps, RMSProp(5e-5)
+  (Arjovsky et al. 2017, Algorithm 1 defaults).
+- ``wgan_gp``: Wasserstein critic, gradient penalty lambda 10, 5 critic steps,
+  Adam(1e-4, betas (0, 0.9)), layer norm instead of batch norm in the critic
+  (Gulrajani et al. 2017, Algorithm 1 defaults and Sec. 4).
+- ``sngan``: hinge loss, spectrally normalized discriminator, Adam(2e-4, betas (0.5, 0.999)),
+  one critic step (Miyato et al. 2018, eq. 16-17 and setting C of their Table 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import keras
+
+from gan_apps import penalties
+from gan_apps.errors import UserInputError
+from gan_apps.gan import GAN
+from gan_apps.models.dcgan import dcgan_discriminator, dcgan_generator
+from gan_apps.models.mlp import mlp_discriminator, mlp_generator
+from gan_apps.models.resnet import resnet_discriminator, resnet_generator
+
+ARCHITECTURES = {
+    "dcgan": (dcgan_generator, dcgan_discriminator),
+    "resnet": (resnet_generator, resnet_discriminator),
+}
+
+
+def _adam(learning_rate, beta_1, beta_2=0.999):
+    return lambda: keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2)
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A published training recipe."""
+
+    name: str
+    objective: str
+    make_optimizer: Callable[[], keras.optimizers.Optimizer]
+    d_norm: str = "batch"
+    n_critic: int = 1
+    make_penalties: Callable[[], list] = list
+    description: str = ""
+
+
+PRESETS = {
+    p.name: p
+    for p in (
+        Preset("dcgan", "non_saturating", _adam(2e-4, 0.5),
+               description="DCGAN, non-saturating loss (Radford et al. 2016)"),
+        Preset("lsgan", "least_squares", _adam(2e-4, 0.5),
+               description="least-squares GAN (Mao et al. 2017)"),
+        Preset("fgan", "f:js", _adam(2e-4, 0.5),
+               description="f-GAN, divergence chosen with --divergence (Nowozin et al. 2016)"),
+        Preset("wgan", "wasserstein", lambda: keras.optimizers.RMSprop(5e-5),
+               n_critic=5, make_penalties=lambda: [penalties.WeightClipping(0.01)],
+               description="WGAN with weight clipping (Arjovsky et al. 2017)"),
+        Preset("wgan_gp", "wasserstein", _adam(1e-4, 0.0, 0.9), d_norm="layer",
+               n_critic=5, make_penalties=lambda: [penalties.GradientPenalty(10.0)],
+               description="WGAN-GP (Gulrajani et al. 2017)"),
+        Preset("sngan", "hinge", _adam(2e-4, 0.5), d_norm="spectral",
+               description="SN-GAN, hinge loss (Miyato et al. 2018)"),
+    )
+}
+
+
+def get_preset(name):
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise UserInputError(
+            f"unknown model {name!r}; choose one of: {', '.join(PRESETS)}"
+        ) from None
+
+
+def build_gan(
+    preset,
+    *,
+    data_kind="image",
+    arch="dcgan",
+    resolution=32,
+    channels=1,
+    latent_dim=None,
+    width=64,
+    objective=None,
+    divergence=None,
+    coding=None,
+    seed=None,
+    jit_compile="auto",
+):
+    """Build and compile a :class:`GAN` from a preset.
+
+    Args:
+        preset: a name in :data:`PRESETS`.
+        data_kind: ``"image"`` (convolutional networks) or ``"points"`` (2-D MLPs).
+        arch: image architecture, ``"dcgan"`` or ``"resnet"`` (SN-GAN / WGAN-GP style).
+        resolution, channels: image shape for ``"image"`` data.
+        latent_dim: size of z (default 100 for images as in DCGAN, 64 for points).
+        width: network width (DCGAN filters of the widest-resolution layer).
+        objective: override the preset's objective (any name of gan_apps.objectives).
+        divergence: the f-divergence for ``fgan`` (kl, reverse_kl, pearson, hellinger,
+            js, gan, total_variation).
+        coding: least-squares coding (``"binary"``, ``"pearson"`` or (a, b, c)).
+        seed: seeds weight initialisation and the model's noise.
+        jit_compile: passed to ``compile``; ``True`` forces XLA (``"auto"`` is off on CPU).
+    """
+    spec = get_preset(preset)
+    if divergence is not None and spec.name != "fgan":
+        raise UserInputError("--divergence only applies to --model fgan")
+    if coding is not None and (objective or spec.objective) != "least_squares":
+        raise UserInputError("--coding only applies to the least_squares objective (lsgan)")
+    chosen = objective or (f"f:{divergence}" if divergence else spec.objective)
+    options = {"coding": coding} if coding is not None else {}
+    if data_kind == "points":
+        latent_dim = latent_dim or 64
+        generator = mlp_generator(latent_dim, output_dim=2, seed=seed)
+        norm = "spectral" if spec.d_norm == "spectral" else "none"
+        discriminator = mlp_discriminator(2, norm=norm, seed=seed)
+    elif data_kind == "image":
+        latent_dim = latent_dim or 100
+        if arch not in ARCHITECTURES:
+            raise UserInputError(f"unknown architecture {arch!r}; choose one of: {', '.join(ARCHITECTURES)}")
+        make_generator, make_discriminator = ARCHITECTURES[arch]
+        generator = make_generator(latent_dim, resolution, channels, width=width, seed=seed)
+        discriminator = make_discriminator(
+            resolution, channels, width=width, norm=spec.d_norm, seed=seed
+        )
+    else:
+        raise ValueError(f"unknown data kind {data_kind!r}")
+    gan = GAN(
+        generator,
+        discriminator,
+        latent_dim=latent_dim,
+        objective=chosen,
+        objective_options=options,
+        n_critic=spec.n_critic,
+        penalties=spec.make_penalties(),
+        seed=seed,
+        name=spec.name,
+    )
+    gan.compile(
+        g_optimizer=spec.make_optimizer(),
+        d_optimizer=spec.make_optimizer(),
+        jit_compile=jit_compile,
+    )
+    return gan
