@@ -105,8 +105,8 @@ def build_gan(
         data_kind: ``"image"`` (convolutional networks) or ``"points"`` (2-D MLPs).
         arch: image architecture, ``"dcgan"`` or ``"resnet"`` (SN-GAN / WGAN-GP style).
         resolution, channels: image shape for ``"image"`` data.
-        latent_dim: size of z (default 100 for images as in DCGAN, 64 for points).
-        width: network width (DCGAN filters of the widest-resolution layer).
+        latent_dim: size of z (default 100 for images as in DCGAN, 2 for points).
+        width: network width (filters of the widest-resolution layer; hidden units for points).
         objective: override the preset's objective (any name of gan_apps.objectives).
         divergence: the f-divergence for ``fgan`` (kl, reverse_kl, pearson, hellinger,
             js, gan, total_variation).
@@ -122,10 +122,11 @@ def build_gan(
     chosen = objective or (f"f:{divergence}" if divergence else spec.objective)
     options = {"coding": coding} if coding is not None else {}
     if data_kind == "points":
-        latent_dim = latent_dim or 64
-        generator = mlp_generator(latent_dim, output_dim=2, seed=seed)
+        latent_dim = latent_dim or 2
+        hidden = (width,) * 3
+        generator = mlp_generator(latent_dim, output_dim=2, hidden=hidden, seed=seed)
         norm = "spectral" if spec.d_norm == "spectral" else "none"
-        discriminator = mlp_discriminator(2, norm=norm, seed=seed)
+        discriminator = mlp_discriminator(2, hidden=hidden, norm=norm, seed=seed)
     elif data_kind == "image":
         latent_dim = latent_dim or 100
         if arch not in ARCHITECTURES:

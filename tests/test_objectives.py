@@ -249,3 +249,23 @@ def test_unknown_names_raise_user_errors():
         objectives.get("f:alpha")
     with pytest.raises(UserInputError, match="coding"):
         objectives.get("least_squares", coding="ternary")
+
+
+@pytest.mark.parametrize("div", sorted(F_GENERATORS))
+def test_undecided_logit_is_the_optimal_critic_where_p_equals_q(div):
+    # T*(x) = f'(p/q) = f'(1) where the two densities agree (Nowozin et al. eq. 5).
+    f = F_GENERATORS[div]
+    h = 1e-6
+    f_prime_at_1 = (f(1 + h) - f(1 - h)) / (2 * h) if div != "total_variation" else 0.0
+    spec = objectives.F_DIVERGENCES[div]
+    assert as_float(spec.activation(np.float64(spec.undecided_logit))) == pytest.approx(
+        f_prime_at_1, abs=1e-6
+    )
+    assert objectives.get(f"f:{div}").threshold == spec.undecided_logit
+
+
+def test_decision_thresholds():
+    assert objectives.get("non_saturating").threshold == 0.0
+    assert objectives.get("least_squares").threshold == 0.5
+    assert objectives.get("least_squares", coding="pearson").threshold == 0.0
+    assert objectives.get("wasserstein").threshold is None
