@@ -42,7 +42,7 @@ def build_parser():
     train.add_argument("--arch", default="dcgan", choices=("dcgan", "resnet"),
                        help="image architecture (default dcgan)")
     train.add_argument("--out", help="run folder (default runs/MODEL-DATA); an existing run resumes")
-    train.add_argument("--epochs", type=_positive_int, help="total epochs (default 20 for images)")
+    train.add_argument("--epochs", type=_positive_int, help="total epochs (default 60 for images, 10 for points)")
     train.add_argument("--steps", type=_positive_int, help="steps per epoch (default: one pass over the data)")
     train.add_argument("--batch-size", type=_positive_int)
     train.add_argument("--resolution", type=_positive_int, default=32, help="image size (default 32)")

@@ -27,7 +27,7 @@ ARCHITECTURE_KEYS = (
 )
 DEFAULTS = {
     # The default job: recognisable digits in a few minutes on 2 CPU cores.
-    "image": {"epochs": 20, "batch_size": 64, "width": 32},
+    "image": {"epochs": 60, "batch_size": 64, "width": 32},
     "points": {"epochs": 10, "batch_size": 256, "width": 128},
 }
 SAMPLE_GRID = 64
