@@ -264,15 +264,16 @@ class InceptionFeatures(FeatureExtractor):
         # A .weights.h5 file with the top also loads into the top-less network, silently
         # dropping the logits, while a top-less file never loads into the network with the
         # top: so try the top first and fall back (the first try's warnings are moot then).
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
                 return _inception(path, include_top=True)
-        except (ValueError, OSError):
-            pass
+            except (ValueError, OSError) as error:
+                with_top_error = error  # a top-less file: load it without the top
         try:
             return _inception(path, include_top=False)
         except (ValueError, OSError) as error:
+            error.__context__ = with_top_error
             raise UserInputError(
                 f"cannot load InceptionV3 weights from {path} ({error}); pass the "
                 f"{INCEPTION_WEIGHTS_HINT}"
