@@ -80,10 +80,25 @@ def build_parser():
     export = sub.add_parser("export", help="export a trained generator as a SavedModel")
     export.add_argument("run_dir")
     export.add_argument("--output", help="export folder (default RUN/export)")
+
+    for add_parser in PIPELINE_PARSERS:
+        add_parser(sub)
     return parser
 
 
+# --- task pipelines: each adds one subcommand (with its own actions) -------------------
+# A pipeline's parser function calls ``set_defaults(handler=...)``; the handler imports
+# its pipeline module lazily (so --help and flag errors never load TensorFlow) and runs
+# the chosen action.
+
+PIPELINE_PARSERS = (
+)
+
+
 def run(args):
+    if getattr(args, "handler", None) is not None:
+        args.handler(args)
+        return
     # Imported here so that --help and flag errors answer without loading TensorFlow.
     from gan_apps.pipelines import generation
 

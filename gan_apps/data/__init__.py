@@ -1,7 +1,9 @@
 """tf.data sources of the toolkit: embedded digits, 2-D mixtures, TFDS and image folders.
 
-A source is a string: ``digits``, ``ring8``, ``grid25``, ``tfds:NAME[/CONFIG]`` or
-``folder:PATH``. Images come out float32 NHWC in [-1, 1]; mixtures as float32 points [N, 2].
+A source is a string: ``digits``, ``photos``, ``ring8``, ``grid25``, ``tfds:NAME[/CONFIG]``
+or ``folder:PATH``. ``photos`` yields non-overlapping patches of the embedded photographs
+(see :mod:`gan_apps.data.photos`; pipelines that want whole photos use that module).
+Images come out float32 NHWC in [-1, 1]; mixtures as float32 points [N, 2].
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from gan_apps.data import embedded, folder, mixtures, tfds_source
+from gan_apps.data import embedded, folder, mixtures, photos, tfds_source
 from gan_apps.data.mixtures import MIXTURES, Mixture
 from gan_apps.errors import UserInputError
 
 __all__ = ["MIXTURES", "Mixture", "SourceInfo", "load_arrays", "load_dataset", "source_info"]
 
-SOURCE_FORMS = "digits, ring8, grid25, tfds:NAME[/CONFIG], folder:PATH"
+SOURCE_FORMS = "digits, photos, ring8, grid25, tfds:NAME[/CONFIG], folder:PATH"
 MIN_RESOLUTION = 8
 # Decoded TFDS data up to this size is cached in memory; larger sets re-decode every epoch.
 TFDS_CACHE_BYTES = 2 << 30
@@ -42,6 +44,8 @@ def _parse(source):
         raise UserInputError(f"a data source is a string ({SOURCE_FORMS}), got {source!r}")
     if source == "digits":
         return "digits", None
+    if source == "photos":
+        return "photos", None
     if source in MIXTURES:
         return "points", source
     for prefix in ("tfds", "folder"):
@@ -84,6 +88,8 @@ def source_info(source, *, channels=None, data_dir=None):
     if kind == "digits":
         channels = channels or embedded.DIGITS_CHANNELS
         return SourceInfo("image", channels, embedded.DIGITS_CLASSES, source)
+    if kind == "photos":
+        return SourceInfo("image", channels or photos.PHOTOS_CHANNELS, None, source)
     if kind == "tfds":
         default, num_classes, _ = tfds_source.describe(argument, data_dir)
         return SourceInfo("image", channels or default, num_classes, source)
@@ -116,6 +122,12 @@ def load_arrays(source, *, resolution=32, channels=None, split="train", data_dir
             resolution=resolution, channels=channels or embedded.DIGITS_CHANNELS, split=split,
             num_examples=num_examples,
         )
+    if kind == "photos":
+        images = photos.photo_patches(
+            split, resolution=resolution, channels=channels or photos.PHOTOS_CHANNELS,
+            num_examples=num_examples,
+        )
+        return images, None
     if kind == "folder":
         images = folder.load_folder(
             argument, resolution=resolution, channels=channels or folder.DEFAULT_CHANNELS,
