@@ -53,23 +53,18 @@ def write_samples(generator, z, path, reference=None):
 
 
 class TrainingCheckpoint(keras.callbacks.Callback):
-    """Save both networks, both optimizers, the noise state and the epoch every epoch.
+    """Save a model's ``checkpoint_items()`` and the epoch after every epoch.
 
     ``tf.train.CheckpointManager`` writes the new files first and then swaps the index
     atomically, so an interrupted save leaves the previous checkpoint as the latest.
     """
 
-    def __init__(self, directory, gan, max_to_keep=2):
+    def __init__(self, directory, model, max_to_keep=2):
         super().__init__()
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        self.checkpoint = tf.train.Checkpoint(
-            generator=gan.generator,
-            discriminator=gan.discriminator,
-            g_optimizer=gan.g_optimizer,
-            d_optimizer=gan.d_optimizer,
-            seed_state=gan.seed_generator.state,
-            epoch=self.epoch,
-        )
+        # Each model names what exact resume needs (networks, optimizers, noise state,
+        # pools, EMA weights) in ``checkpoint_items()``.
+        self.checkpoint = tf.train.Checkpoint(**model.checkpoint_items(), epoch=self.epoch)
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep)
 
     def restore(self):

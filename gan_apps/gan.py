@@ -8,7 +8,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from gan_apps import objectives
+from gan_apps import objectives, sampling
 from gan_apps import penalties as penalties_lib
 
 
@@ -22,6 +22,9 @@ class StepContext:
     fake: object
     seed_generator: keras.random.SeedGenerator
     conditioning: object = None
+    # ``x -> adversarial logits`` with the conditioning bound (what a gradient penalty
+    # differentiates); None means ``discriminator(x)``.
+    critic: object = None
 
 
 def replica_scale(loss):
@@ -179,6 +182,25 @@ class GAN(keras.Model):
             d_optimizer=keras.saving.deserialize_keras_object(config["d_optimizer"]),
         )
 
+    # --- what a training pipeline needs of every model ----------------------------------
+
+    def latent_spec(self):
+        """The generator's inputs as data (see :mod:`gan_apps.sampling`)."""
+        return sampling.unconditional_spec(self.latent_dim)
+
+    def networks(self):
+        """The networks saved as ``NAME.keras`` at the end of training (``generator`` first)."""
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+    def checkpoint_items(self):
+        """Everything that exact resume needs, for ``tf.train.Checkpoint(**items)``."""
+        return {
+            **self.networks(),
+            "g_optimizer": self.g_optimizer,
+            "d_optimizer": self.d_optimizer,
+            "seed_state": self.seed_generator.state,
+        }
+
     # --- sampling -----------------------------------------------------------------------
 
     def sample_latent(self, batch_size):
@@ -224,7 +246,8 @@ class GAN(keras.Model):
         batch_size = ops.shape(real)[0]
         fake = ops.stop_gradient(self.generate_fake(batch_size, conditioning))
         context = StepContext(
-            self.discriminator, self.generator, real, fake, self.seed_generator, conditioning
+            self.discriminator, self.generator, real, fake, self.seed_generator, conditioning,
+            critic=lambda x: self.discriminator_logits(x, conditioning),
         )
         with tf.GradientTape() as tape:
             real_logits = self.discriminator_logits(real, conditioning)

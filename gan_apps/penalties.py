@@ -126,7 +126,8 @@ class Penalty:
 
     Subclasses override what they need. The loss methods receive a context with
     ``discriminator``, ``generator``, ``real``, ``fake``, ``seed_generator`` and
-    ``conditioning`` (None when unconditional) and return the already weighted term,
+    ``conditioning`` (None when unconditional), ``critic`` (``x -> adversarial logits``
+    with the conditioning bound, or None) and return the already weighted term,
     which the GAN logs under ``name``, or None.
     """
 
@@ -170,10 +171,13 @@ class GradientPenalty(Penalty):
         alpha = sample_interpolation_weights(
             ops.shape(real)[0], len(real.shape), context.seed_generator
         )
-        discriminator, conditioning = context.discriminator, context.conditioning
+        critic = context.critic
+        if critic is None:
+            discriminator, conditioning = context.discriminator, context.conditioning
 
-        def critic(x):
-            return discriminator(x if conditioning is None else [x, conditioning], training=True)
+            def critic(x):
+                inputs = x if conditioning is None else [x, conditioning]
+                return discriminator(inputs, training=True)
 
         return self.weight * gradient_penalty(
             critic, real, context.fake, alpha, target=self.target, one_sided=self.one_sided

@@ -186,10 +186,11 @@ def test_orthogonal_regularization_sums_kernels_only():
     assert float(got) == pytest.approx(expected, rel=1e-5)
 
 
-def context(discriminator=None, generator=None, real=None, fake=None, conditioning=None):
+def context(discriminator=None, generator=None, real=None, fake=None, conditioning=None,
+            critic=None):
     return types.SimpleNamespace(discriminator=discriminator, generator=generator, real=real,
                                  fake=fake, seed_generator=keras.random.SeedGenerator(0),
-                                 conditioning=conditioning)
+                                 conditioning=conditioning, critic=critic)
 
 
 def test_gradient_penalty_object_unconditional_and_conditional():
@@ -203,6 +204,11 @@ def test_gradient_penalty_object_unconditional_and_conditional():
     term = penalties.GradientPenalty(weight=2.0).discriminator_loss(
         context(dense_critic(kernel, extra_inputs=3), real=real, fake=fake, conditioning=labels))
     assert float(term) == pytest.approx(2.0 * (np.linalg.norm(kernel) - 1.0) ** 2, rel=1e-5)
+    # A model's own critic function (here: the logit scaled by 3) takes precedence.
+    critic_net = dense_critic(kernel)
+    term = penalties.GradientPenalty(weight=1.0).discriminator_loss(
+        context(critic_net, real=real, fake=fake, critic=lambda x: 3.0 * critic_net(x)))
+    assert float(term) == pytest.approx((3.0 * np.linalg.norm(kernel) - 1.0) ** 2, rel=1e-5)
 
 
 def test_orthogonal_and_clipping_objects_act_on_the_chosen_network():
