@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan_apps import images as image_io
-from gan_apps import runs
+from gan_apps import runs, sampling
 
 
 class NonFiniteLossError(RuntimeError):
@@ -19,37 +19,98 @@ class NonFiniteLossError(RuntimeError):
 
 
 class SampleGrid(keras.callbacks.Callback):
-    """Write a PNG of generator samples from fixed noise after every ``every`` epochs.
+    """Write a PNG of generator samples from fixed inputs after every ``every`` epochs.
 
     Images become a grid; 2-D points become a scatter plot over ``reference`` points
     (for example the mixture's mode centres).
+
+    Args:
+        inputs: the generator's inputs (an array, or a list per :mod:`gan_apps.sampling`).
+        generator_fn: ``() -> generator`` to sample (default: the model's ``generator``;
+            the EMA copy when one is kept).
+        columns: grid columns (default: about the square root of the sample count).
     """
 
-    def __init__(self, directory, z, every=1, reference=None, prefix="epoch"):
+    def __init__(self, directory, inputs, every=1, reference=None, prefix="epoch",
+                 generator_fn=None, columns=None):
         super().__init__()
         self.directory = directory
-        self.z = np.asarray(z, np.float32)
+        self.inputs = inputs
         self.every = every
         self.reference = reference
         self.prefix = prefix
+        self.generator_fn = generator_fn
+        self.columns = columns
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every == 0:
+            generator = self.generator_fn() if self.generator_fn else self.model.generator
             write_samples(
-                self.model.generator, self.z,
+                generator, self.inputs,
                 os.path.join(self.directory, f"{self.prefix}_{epoch + 1:04d}.png"),
-                reference=self.reference,
+                reference=self.reference, columns=self.columns,
             )
 
 
-def write_samples(generator, z, path, reference=None):
-    """Generate from ``z`` and write a grid (images) or a scatter plot (points)."""
-    out = np.asarray(generator(z, training=False))
+def write_samples(generator, inputs, path, reference=None, columns=None):
+    """Generate from ``inputs`` and write a grid (images) or a scatter plot (points)."""
+    inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [np.asarray(inputs, np.float32)]
+    out = sampling.generate(generator, inputs)
     if out.ndim == 2:
         picture = image_io.scatter_image(out, reference=reference)
     else:
-        picture = image_io.make_grid(image_io.to_uint8(out), columns=math.ceil(math.sqrt(len(z))))
+        columns = columns or math.ceil(math.sqrt(len(out)))
+        picture = image_io.make_grid(image_io.to_uint8(out), columns=columns)
     return image_io.write_png(path, picture)
+
+
+class ExponentialMovingAverage(keras.callbacks.Callback):
+    """Keep an exponential moving average of the generator's weights.
+
+    After every generator update, w_ema <- decay * w_ema + (1 - decay) * w for the trainable
+    weights; non-trainable state (batch-norm statistics) is copied as is. Sampling from the
+    averaged weights gives better images than the last iterate (Yazici et al. 2019; BigGAN,
+    Brock et al. 2019, Sec. 4 / Appendix: decay 0.9999, started after 20k iterations).
+
+    Args:
+        model: the training model (reads ``generator`` and its optimizer's ``iterations``).
+        decay: averaging decay in (0, 1).
+        start: generator updates before averaging starts (the average copies until then).
+    """
+
+    def __init__(self, model, decay=0.999, start=0):
+        super().__init__()
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"the EMA decay must lie in (0, 1), got {decay}")
+        self.decay = float(decay)
+        self.start = int(start)
+        source = model.generator
+        self.generator = keras.models.clone_model(source)
+        self.generator.set_weights(source.get_weights())
+        self.generator.trainable = False
+        self._last_update = tf.Variable(-1, dtype=tf.int64, trainable=False, name="ema_last_update")
+        self._pairs = list(zip(self.generator.weights, source.weights))
+        self._trainable = [w.path in {v.path for v in source.trainable_weights} for w in source.weights]
+
+    def checkpoint_items(self):
+        return {"ema_generator": self.generator, "ema_last_update": self._last_update}
+
+    @tf.function
+    def _update(self, decay):
+        for (average, weight), trainable in zip(self._pairs, self._trainable):
+            if trainable:
+                average.assign(decay * average + (1.0 - decay) * tf.cast(weight, average.dtype))
+            else:
+                average.assign(weight)
+
+    def on_train_batch_end(self, batch, logs=None):
+        # The generator's optimizer (``optimizer`` for single-optimizer models such as a VAE).
+        optimizer = getattr(self.model, "g_optimizer", None) or self.model.optimizer
+        iterations = int(optimizer.iterations.numpy())
+        if iterations == int(self._last_update.numpy()):
+            return  # no generator update in this step (n_critic > 1)
+        self._last_update.assign(iterations)
+        self._update(tf.constant(0.0 if iterations <= self.start else self.decay, tf.float32))
 
 
 class TrainingCheckpoint(keras.callbacks.Callback):
@@ -59,12 +120,14 @@ class TrainingCheckpoint(keras.callbacks.Callback):
     atomically, so an interrupted save leaves the previous checkpoint as the latest.
     """
 
-    def __init__(self, directory, model, max_to_keep=2):
+    def __init__(self, directory, model, max_to_keep=2, extra_items=None):
         super().__init__()
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         # Each model names what exact resume needs (networks, optimizers, noise state,
-        # pools, EMA weights) in ``checkpoint_items()``.
-        self.checkpoint = tf.train.Checkpoint(**model.checkpoint_items(), epoch=self.epoch)
+        # pools) in ``checkpoint_items()``; callbacks with state (EMA) add theirs.
+        self.checkpoint = tf.train.Checkpoint(
+            **model.checkpoint_items(), **(extra_items or {}), epoch=self.epoch
+        )
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep)
 
     def restore(self):
@@ -109,12 +172,15 @@ class PeriodicEvaluation(keras.callbacks.Callback):
             the CSV columns exist from the start; other epochs log NaN).
         monitor: metric that picks the best generator (for example ``"fid"``); None keeps none.
         mode: ``"min"`` or ``"max"`` for ``monitor``.
-        best_path: where the best generator is saved (.keras, atomically).
+        best_path: where the best generator is saved (.keras, atomically); its score and
+            epoch go to ``best_path`` with ``.json`` instead of ``.keras``, read back on
+            resume so a resumed run only replaces the best with a better one.
         collapse_ratio: warn when ``diversity_ratio`` falls below this.
+        generator_fn: ``() -> generator`` to evaluate (default: the model's ``generator``).
     """
 
     def __init__(self, evaluate_fn, every=1, monitor=None, mode="min", best_path=None,
-                 collapse_ratio=0.5):
+                 collapse_ratio=0.5, generator_fn=None):
         super().__init__()
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
@@ -124,9 +190,16 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         self.mode = mode
         self.best_path = best_path
         self.collapse_ratio = collapse_ratio
+        self.generator_fn = generator_fn
         self.best = None
         self.keys = ()
         self.first_epoch = None
+        self.best_state_path = None
+        if best_path is not None:
+            self.best_state_path = os.path.splitext(best_path)[0] + ".json"
+            state = runs.read_json(self.best_state_path)
+            if state and state.get("monitor") == monitor and os.path.exists(best_path):
+                self.best = state.get("value")
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.first_epoch is None:
@@ -137,7 +210,8 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         if (epoch + 1) % self.every and epoch != self.first_epoch:
             logs.update({key: float("nan") for key in self.keys})
             return
-        results = {k: v for k, v in self.evaluate_fn(self.model.generator).items()
+        generator = self.generator_fn() if self.generator_fn else self.model.generator
+        results = {k: v for k, v in self.evaluate_fn(generator).items()
                    if isinstance(v, (int, float))}
         self.keys = tuple(results)
         logs.update(results)
@@ -152,4 +226,6 @@ class PeriodicEvaluation(keras.callbacks.Callback):
             return
         if self.best is None or (value < self.best if self.mode == "min" else value > self.best):
             self.best = value
-            runs.save_model(self.model.generator, self.best_path)
+            runs.save_model(generator, self.best_path)
+            runs.write_json(self.best_state_path,
+                            {"monitor": self.monitor, "value": value, "epoch": epoch + 1})

@@ -31,6 +31,34 @@ def _positive_int(text):
     return value
 
 
+def _float(text):
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _unit_interval(text):
+    value = _float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+    return value
+
+
+def _non_negative_float(text):
+    value = _float(text)
+    if not value >= 0.0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    value = _float(text)
+    if not value > 0.0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
 def build_parser():
     parser = _Parser(prog="gan-apps", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -53,6 +81,11 @@ def build_parser():
     train.add_argument("--divergence", help="f-divergence for --model fgan (kl, reverse_kl, pearson, "
                                             "hellinger, js, gan, total_variation)")
     train.add_argument("--coding", choices=("binary", "pearson"), help="least-squares coding for lsgan")
+    train.add_argument("--ema", type=_unit_interval, metavar="DECAY",
+                       help="keep an exponential moving average of G's weights with this decay "
+                            "(e.g. 0.999); used for samples, evaluation and export")
+    train.add_argument("--ortho-reg", type=_non_negative_float, metavar="WEIGHT",
+                       help="orthogonal regularization of G (BigGAN uses 1e-4)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--data-dir", help="TFDS data_dir holding prepared datasets")
     train.add_argument("--jit", action="store_true", help="compile the train step with XLA")
@@ -64,6 +97,9 @@ def build_parser():
     sample.add_argument("--num", type=_positive_int, default=64)
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--output", help="PNG path (default RUN/samples/sample_seedS.png)")
+    sample.add_argument("--label", type=int, help="class of a conditional model (default: all, a column each)")
+    sample.add_argument("--truncation", type=_positive_float,
+                        help="resample latent entries beyond this magnitude (truncation trick)")
 
     evaluate = sub.add_parser("evaluate", help="measure a trained run; writes RUN/metrics.json")
     evaluate.add_argument("run_dir")
@@ -108,11 +144,12 @@ def run(args):
             steps=args.steps, batch_size=args.batch_size, resolution=args.resolution,
             channels=args.channels, latent_dim=args.latent_dim, width=args.width,
             objective=args.objective, divergence=args.divergence, coding=args.coding,
-            seed=args.seed, data_dir=args.data_dir, jit=args.jit, eval_every=args.eval_every,
+            ema=args.ema, ortho_reg=args.ortho_reg, seed=args.seed, data_dir=args.data_dir, jit=args.jit, eval_every=args.eval_every,
         )
         print(f"run folder: {out}")
     elif args.command == "sample":
-        print(generation.sample(args.run_dir, num=args.num, seed=args.seed, output=args.output))
+        print(generation.sample(args.run_dir, num=args.num, seed=args.seed, output=args.output,
+                                label=args.label, truncation=args.truncation))
     elif args.command == "evaluate":
         from gan_apps.evaluation.report import format_table
 

@@ -9,30 +9,94 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from gan_apps import sampling
 from gan_apps.errors import UserInputError
 
 
-def export_generator(generator, export_dir, *, latent_dim=None):
-    """Export ``generator`` (z [B, latent_dim] -> images [B, H, W, C] in [-1, 1]) as a SavedModel.
+def export_generator(generator, export_dir, *, latent_dim=None, spec=None):
+    """Export a generator (inputs -> images [B, H, W, C] in [-1, 1]) as a SavedModel.
 
-    The ``serving_default`` signature takes ``z`` float32 [batch, latent_dim] and returns
-    ``images`` (uint8, clip(round((x + 1) * 127.5), 0, 255)) and ``images_float``
-    (float32 in [-1, 1]). The export is written to a temporary sibling folder and renamed
-    into place, so an interrupted export never replaces a good one with a broken one.
+    The ``serving_default`` signature takes one named input per entry of the latent spec
+    (:mod:`gan_apps.sampling`): ``z`` float32 [batch, D] for an unconditional generator,
+    plus for example ``label`` int32 [batch] for a conditional one. It returns ``images``
+    (uint8, clip(round((x + 1) * 127.5), 0, 255)) and ``images_float`` (float32 in
+    [-1, 1]). The export is written to a temporary sibling folder and renamed into
+    place, so an interrupted export never replaces a good one with a broken one.
 
     Args:
-        generator: a functional Keras model with one latent input.
+        generator: a functional Keras model whose inputs follow ``spec``.
         export_dir: the SavedModel folder; an existing export there is replaced.
-        latent_dim: size of z; read from ``generator.inputs`` when None.
+        latent_dim: size of z for a one-input generator; read from ``generator.inputs``
+            when neither it nor ``spec`` is given.
+        spec: the latent spec; default one normal input ``z`` of size ``latent_dim``.
 
     Returns:
         The absolute export folder.
     """
-    latent_dim = int(latent_dim or _latent_dim(generator))
+    if spec is None:
+        spec = sampling.unconditional_spec(int(latent_dim or _latent_dim(generator)))
+    spec = sampling.check_spec(spec)
+    signature = [
+        tf.TensorSpec([None], tf.int32, name=entry["name"]) if entry["kind"] == "class"
+        else tf.TensorSpec([None, entry["dim"]], tf.float32, name=entry["name"])
+        for entry in spec
+    ]
 
-    @tf.function(input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="z")])
-    def serve(z):
-        images = tf.cast(generator(z, training=False), tf.float32)
+    def images_from(inputs):
+        images = tf.cast(generator(inputs, training=False), tf.float32)
+        quantized = tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0.0, 255.0)
+        return {"images": tf.cast(quantized, tf.uint8), "images_float": images}
+
+    if len(spec) == 1:
+        serve = tf.function(lambda z: images_from(z), input_signature=signature)
+    else:
+        serve = tf.function(lambda *inputs: images_from(list(inputs)), input_signature=signature)
+
+    archive = keras.export.ExportArchive()
+    archive.track(generator)
+    archive.add_endpoint("serving_default", serve)
+    return _write_atomically(archive, export_dir)
+
+
+def export_generator_with_spec(generator, spec, export_dir):
+    """Export a generator whose inputs follow a latent spec (:mod:`gan_apps.sampling`).
+
+    The ``serving_default`` signature takes one named input per spec entry, in order:
+    ``normal`` and ``uniform`` entries as float32 [batch, dim], ``class`` entries as
+    int32 [batch] (for example ``z`` and ``label`` for a conditional generator), and
+    returns ``images`` (uint8) and ``images_float`` (float32 in [-1, 1]) as
+    :func:`export_generator` does. Written atomically, like :func:`export_generator`.
+
+    Args:
+        generator: a functional Keras model whose inputs follow ``spec``.
+        spec: the latent spec (a list of dicts), e.g. ``model.latent_spec()``.
+        export_dir: the SavedModel folder; an existing export there is replaced.
+
+    Returns:
+        The absolute export folder.
+    """
+    from gan_apps import sampling
+
+    try:
+        spec = sampling.check_spec(spec)
+    except ValueError as error:
+        raise UserInputError(f"cannot export with this latent spec: {error}") from None
+    inputs = getattr(generator, "inputs", None) or []
+    if len(inputs) != len(spec):
+        raise UserInputError(
+            f"the latent spec lists {len(spec)} inputs but the generator takes {len(inputs)}; "
+            "pass the spec of this generator (model.latent_spec())"
+        )
+    signature = [
+        tf.TensorSpec([None], tf.int32, name=entry["name"]) if entry["kind"] == "class"
+        else tf.TensorSpec([None, int(entry["dim"])], tf.float32, name=entry["name"])
+        for entry in spec
+    ]
+
+    @tf.function(input_signature=signature)
+    def serve(*args):
+        images = generator(list(args) if len(args) > 1 else args[0], training=False)
+        images = tf.cast(images, tf.float32)
         quantized = tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0.0, 255.0)
         return {"images": tf.cast(quantized, tf.uint8), "images_float": images}
 

@@ -30,6 +30,15 @@ def write_json(path, data):
     return path
 
 
+def read_json(path):
+    """Read a JSON file; None when it does not exist or is unreadable (a torn write)."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
 def read_config(run_dir, kind=None):
     """Read a run's config.json; raise a UserInputError if it is not a run (of ``kind``)."""
     path = os.path.join(run_dir, CONFIG)

@@ -74,13 +74,81 @@ PRESETS = {
 }
 
 
+# Members of the family whose training step differs in kind from the plain GAN's:
+# name -> (module under gan_apps.models, builder, description). Builders follow one
+# signature: build_x(*, data_kind, resolution, channels, num_classes, latent_dim, width,
+# objective, seed, jit_compile, **options) and return a compiled model.
+FAMILY = {}
+
+
+def model_names():
+    """Every name ``gan-apps train --model`` accepts."""
+    return (*PRESETS, *FAMILY)
+
+
 def get_preset(name):
+    """The preset (or family entry) called ``name``."""
+    if name in FAMILY:
+        return FAMILY[name]
     try:
         return PRESETS[name]
     except KeyError:
         raise UserInputError(
-            f"unknown model {name!r}; choose one of: {', '.join(PRESETS)}"
+            f"unknown model {name!r}; choose one of: {', '.join(model_names())}"
         ) from None
+
+
+def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channels=1,
+                num_classes=None, latent_dim=None, width=64, objective=None, divergence=None,
+                coding=None, ortho_reg=0.0, seed=None, jit_compile="auto"):
+    """Build and compile any model of the family by name (a preset or a FAMILY member).
+
+    ``ortho_reg`` > 0 adds BigGAN's off-diagonal orthogonal regularization of the generator
+    with that weight (Brock et al. 2019, Sec. 3.1, eq. 3; their beta is 1e-4).
+    """
+    extra = []
+    if ortho_reg:
+        if ortho_reg < 0:
+            raise UserInputError(f"--ortho-reg must be >= 0, got {ortho_reg}")
+        extra.append(penalties.OrthogonalRegularization(ortho_reg, off_diagonal=True, on="generator"))
+    if name in PRESETS:
+        return build_gan(
+            name, data_kind=data_kind, arch=arch, resolution=resolution, channels=channels,
+            latent_dim=latent_dim, width=width, objective=objective, divergence=divergence,
+            coding=coding, seed=seed, jit_compile=jit_compile, extra_penalties=extra,
+        )
+    import importlib
+    import inspect
+
+    entry = get_preset(name)
+    for flag, value in (("--divergence", divergence), ("--coding", coding)):
+        if value is not None:
+            raise UserInputError(f"{flag} does not apply to --model {name}")
+    if arch != "dcgan":
+        raise UserInputError(f"--model {name} has its own networks; drop --arch {arch}")
+    builder = getattr(importlib.import_module(f"gan_apps.models.{entry.module}"), entry.builder)
+    options = {}
+    if extra:
+        if "extra_penalties" not in inspect.signature(builder).parameters:
+            raise UserInputError(f"--ortho-reg is not available for --model {name}")
+        options["extra_penalties"] = extra
+    return builder(
+        data_kind=data_kind, resolution=resolution, channels=channels, num_classes=num_classes,
+        latent_dim=latent_dim, width=width, objective=objective, seed=seed,
+        jit_compile=jit_compile, **options,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class FamilyEntry:
+    """A family member built by ``gan_apps.models.<module>.<builder>``."""
+
+    name: str
+    module: str
+    builder: str
+    description: str
+    needs_labels: bool = False
+    data_kinds: tuple = ("image", "points")
 
 
 def build_gan(
@@ -97,6 +165,7 @@ def build_gan(
     coding=None,
     seed=None,
     jit_compile="auto",
+    extra_penalties=(),
 ):
     """Build and compile a :class:`GAN` from a preset.
 
@@ -113,6 +182,7 @@ def build_gan(
         coding: least-squares coding (``"binary"``, ``"pearson"`` or (a, b, c)).
         seed: seeds weight initialisation and the model's noise.
         jit_compile: passed to ``compile``; ``True`` forces XLA (``"auto"`` is off on CPU).
+        extra_penalties: penalties added to the preset's (for example orthogonal regularization).
     """
     spec = get_preset(preset)
     if divergence is not None and spec.name != "fgan":
@@ -145,7 +215,7 @@ def build_gan(
         objective=chosen,
         objective_options=options,
         n_critic=spec.n_critic,
-        penalties=spec.make_penalties(),
+        penalties=[*spec.make_penalties(), *extra_penalties],
         seed=seed,
         name=spec.name,
     )

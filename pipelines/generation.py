@@ -14,7 +14,7 @@ import numpy as np
 from gan_apps import callbacks as gan_callbacks
 from gan_apps import data as data_lib
 from gan_apps import export as export_lib
-from gan_apps import plots, runs
+from gan_apps import plots, runs, sampling
 from gan_apps.errors import UserInputError
 from gan_apps.evaluation import features, report
 from gan_apps.models import presets
@@ -23,7 +23,7 @@ KIND = "gan"
 # Settings that define the networks and the data; a resumed run must keep them.
 ARCHITECTURE_KEYS = (
     "model", "arch", "data", "resolution", "channels", "latent_dim", "width",
-    "objective", "divergence", "coding", "batch_size",
+    "objective", "divergence", "coding", "batch_size", "ema", "ortho_reg",
 )
 DEFAULTS = {
     # The default job: recognisable digits in a few minutes on 2 CPU cores.
@@ -57,21 +57,27 @@ def train(
     objective=None,
     divergence=None,
     coding=None,
+    ema=None,
+    ortho_reg=None,
     seed=0,
     data_dir=None,
     jit=False,
     eval_every=None,
     verbose="auto",
 ):
-    """Train a preset on a data source; returns the run folder.
+    """Train a model of the family on a data source; returns the run folder.
 
     Args mirror ``gan-apps train``. ``steps`` is steps per epoch (default: one pass over
     the data); ``epochs`` the total number of epochs, counted across resumes.
     ``eval_every`` evaluates every so many epochs (0 turns it off; default 5 on digits
     with the digits features, 1 on mixtures, off elsewhere) and keeps the best generator
     by FID (images) or high-quality fraction (mixtures) in ``best_generator.keras``.
+    ``ema`` (a decay such as 0.999) keeps a moving average of the generator's weights,
+    used for sample grids, evaluation, ``generator.keras`` and the export (the last
+    iterate is saved as ``generator_raw.keras``). ``ortho_reg`` adds orthogonal
+    regularization of the generator with that weight.
     """
-    presets.get_preset(model)
+    entry = presets.get_preset(model)
     info = data_lib.source_info(data, channels=channels, data_dir=data_dir)
     defaults = DEFAULTS[info.kind]
     config = {
@@ -86,6 +92,8 @@ def train(
         "objective": objective,
         "divergence": divergence,
         "coding": coding,
+        "ema": ema,
+        "ortho_reg": ortho_reg,
         "batch_size": batch_size or defaults["batch_size"],
         "epochs": epochs or defaults["epochs"],
         "steps": steps,
@@ -95,6 +103,14 @@ def train(
         "eval_every": _default_eval_every(data, info.kind) if eval_every is None else eval_every,
     }
     _validate(config)
+    needs_labels = getattr(entry, "needs_labels", False)
+    if needs_labels and not info.num_classes:
+        raise UserInputError(
+            f"--model {model} is class-conditional and needs labelled data "
+            f"(digits, tfds:mnist, ...); {data!r} has no labels"
+        )
+    if info.kind not in getattr(entry, "data_kinds", ("image", "points")):
+        raise UserInputError(f"--model {model} does not train on {info.kind} data ({data!r})")
     out = out or default_run_dir(model, data)
     _check_resumable(out, config)
 
@@ -102,50 +118,78 @@ def train(
     dataset = data_lib.load_dataset(
         data, resolution=resolution, channels=config["channels"],
         batch_size=config["batch_size"], split="train", seed=seed, data_dir=data_dir,
+        with_labels=needs_labels,
     )
     steps_per_epoch = steps or int(dataset.cardinality())
-    gan = presets.build_gan(
+    network = presets.build_model(
         model, data_kind=info.kind, arch=arch, resolution=resolution, channels=config["channels"],
+        num_classes=info.num_classes if needs_labels else None,
         latent_dim=latent_dim, width=config["width"], objective=objective,
-        divergence=divergence, coding=coding, seed=seed,
+        divergence=divergence, coding=coding, ortho_reg=ortho_reg or 0.0, seed=seed,
         jit_compile=True if jit else "auto",
     )
-    config["latent_dim"] = gan.latent_dim
+    spec = network.latent_spec()
+    config["latent_dim"] = spec[0]["dim"]
+    config["latent_spec"] = spec
     runs.check_writable(out)
-    checkpoint = gan_callbacks.TrainingCheckpoint(os.path.join(out, "checkpoints"), gan)
+    averager = gan_callbacks.ExponentialMovingAverage(network, ema) if ema else None
+    checkpoint = gan_callbacks.TrainingCheckpoint(
+        os.path.join(out, "checkpoints"), network,
+        extra_items=averager.checkpoint_items() if averager else None,
+    )
     initial_epoch = checkpoint.restore()
     runs.write_json(os.path.join(out, runs.CONFIG), config)
+
+    def sampled_generator():
+        return averager.generator if averager else network.generator
 
     if initial_epoch < config["epochs"]:
         if initial_epoch:
             print(f"resuming {out} from epoch {initial_epoch}")
         reference = data_lib.MIXTURES[data].centers if info.kind == "points" else None
-        fixed_z = np.random.default_rng(seed).normal(size=(SAMPLE_GRID, gan.latent_dim))
-        gan.fit(
+        grid_inputs, columns = _grid_inputs(spec, seed)
+        fit_callbacks = [gan_callbacks.NaNGuard()]
+        if averager:
+            fit_callbacks.append(averager)
+        fit_callbacks += [
+            *_evaluation_callbacks(config, info, out, sampled_generator),
+            keras.callbacks.CSVLogger(os.path.join(out, "history.csv"), append=True),
+            keras.callbacks.TensorBoard(os.path.join(out, "logs")),
+            gan_callbacks.SampleGrid(
+                os.path.join(out, "samples"), grid_inputs, reference=reference,
+                generator_fn=sampled_generator, columns=columns,
+            ),
+            checkpoint,
+        ]
+        network.fit(
             dataset.repeat(),
             epochs=config["epochs"],
             steps_per_epoch=steps_per_epoch,
             initial_epoch=initial_epoch,
             verbose=verbose,
-            callbacks=[
-                gan_callbacks.NaNGuard(),
-                *_evaluation_callbacks(config, info, out),
-                keras.callbacks.CSVLogger(os.path.join(out, "history.csv"), append=True),
-                keras.callbacks.TensorBoard(os.path.join(out, "logs")),
-                gan_callbacks.SampleGrid(
-                    os.path.join(out, "samples"), fixed_z, reference=reference
-                ),
-                checkpoint,
-            ],
+            callbacks=fit_callbacks,
         )
     else:
         print(f"{out} is already trained to epoch {initial_epoch}; writing its final files")
     if os.path.exists(os.path.join(out, "history.csv")):
         plots.plot_history(os.path.join(out, "history.csv"), os.path.join(out, "history.png"))
-    runs.save_model(gan.generator, os.path.join(out, "generator.keras"))
-    runs.save_model(gan.discriminator, os.path.join(out, "discriminator.keras"))
-    export_lib.export_generator(gan.generator, os.path.join(out, "export"))
+    for name, net in network.networks().items():
+        if name == "generator" and averager:
+            runs.save_model(net, os.path.join(out, "generator_raw.keras"))
+            net = averager.generator
+        runs.save_model(net, os.path.join(out, f"{name}.keras"))
+    export_lib.export_generator(sampled_generator(), os.path.join(out, "export"), spec=spec)
     return out
+
+
+def _grid_inputs(spec, seed):
+    """Fixed inputs for the per-epoch sample grid: one column per class when conditional."""
+    class_index = sampling.class_input(spec)
+    if class_index is None:
+        return sampling.sample_inputs(spec, SAMPLE_GRID, np.random.default_rng(seed)), None
+    classes = spec[class_index]["num_classes"]
+    rows = max(1, SAMPLE_GRID // classes) if classes <= SAMPLE_GRID else 1
+    return sampling.sample_inputs(spec, rows * classes, np.random.default_rng(seed)), classes
 
 
 def _default_eval_every(data, kind):
@@ -154,7 +198,7 @@ def _default_eval_every(data, kind):
     return 5 if data == "digits" else 0
 
 
-def _evaluation_callbacks(config, info, out):
+def _evaluation_callbacks(config, info, out, generator_fn):
     if not config["eval_every"]:
         return []
     evaluate_fn = make_evaluator(config, info, extractor="digits")
@@ -165,6 +209,7 @@ def _evaluation_callbacks(config, info, out):
             monitor=EVAL_MONITOR[info.kind],
             mode="min" if info.kind == "image" else "max",
             best_path=os.path.join(out, "best_generator.keras"),
+            generator_fn=generator_fn,
         )
     ]
 
@@ -185,18 +230,29 @@ def make_evaluator(config, info, *, names=None, samples=None, extractor="digits"
     if kind == "image":
         extractor_model = features.get_extractor(extractor, inception_weights=inception_weights)
         kwargs.update(extractor=extractor_model, num_classes=extractor_model.num_classes)
-    z = np.random.default_rng(seed).normal(size=(samples, config["latent_dim"])).astype(np.float32)
+    spec = run_latent_spec(config)
+    inputs = sampling.sample_inputs(spec, samples, np.random.default_rng(seed))
+    class_index = sampling.class_input(spec)
+    if class_index is not None and kind == "image":
+        kwargs["fake_labels"] = inputs[class_index]
 
     def evaluate_fn(generator):
-        fake = np.concatenate(
-            [np.asarray(generator(z[i:i + 500], training=False)) for i in range(0, len(z), 500)]
-        )
+        fake = sampling.generate(generator, inputs)
         return report.evaluate(fake, real, names, seed=seed, **kwargs)
 
     return evaluate_fn
 
 
+def run_latent_spec(config):
+    """The generator inputs of a run (runs written before specs existed: one z input)."""
+    return config.get("latent_spec") or sampling.unconditional_spec(config["latent_dim"])
+
+
 def _validate(config):
+    if config["ema"] is not None and not 0.0 < config["ema"] < 1.0:
+        raise UserInputError(f"--ema is a decay in (0, 1) such as 0.999, got {config['ema']}")
+    if config["ortho_reg"] is not None and config["ortho_reg"] < 0:
+        raise UserInputError(f"--ortho-reg must be >= 0, got {config['ortho_reg']}")
     for key in ("epochs", "batch_size", "width"):
         if int(config[key]) < 1:
             raise UserInputError(f"--{key.replace('_', '-')} must be >= 1, got {config[key]}")
@@ -226,23 +282,44 @@ def _check_resumable(out, config):
         )
 
 
-def sample(run_dir, *, num=64, seed=0, output=None):
-    """Write a grid (or scatter plot) of ``num`` samples from a finished run; returns its path."""
+def sample(run_dir, *, num=64, seed=0, output=None, label=None, truncation=None):
+    """Write a grid (or scatter plot) of ``num`` samples from a finished run; returns its path.
+
+    ``label`` fixes the class of a conditional model (default: every class in turn, one
+    column each); ``truncation`` resamples normal inputs beyond that magnitude.
+    """
     config = runs.read_config(run_dir, kind=KIND)
     if num < 1:
         raise UserInputError(f"--num must be >= 1, got {num}")
+    if truncation is not None and truncation <= 0:
+        raise UserInputError(f"--truncation must be > 0, got {truncation}")
+    spec = run_latent_spec(config)
+    class_index = sampling.class_input(spec)
+    labels, columns = None, None
+    if label is not None:
+        if class_index is None:
+            raise UserInputError(f"{run_dir!r} holds an unconditional model; drop --label")
+        classes = spec[class_index]["num_classes"]
+        if not 0 <= label < classes:
+            raise UserInputError(f"--label must lie in 0..{classes - 1}, got {label}")
+        labels = np.full(num, label, np.int32)
+    elif class_index is not None:
+        columns = spec[class_index]["num_classes"]
     generator = runs.load_model(os.path.join(run_dir, "generator.keras"), "generator")
-    z = np.random.default_rng(seed).normal(size=(num, generator.inputs[0].shape[-1]))
+    inputs = sampling.sample_inputs(spec, num, np.random.default_rng(seed), labels=labels,
+                                    truncation=truncation)
     reference = data_lib.MIXTURES[config["data"]].centers if config["data"] in data_lib.MIXTURES else None
     output = output or os.path.join(run_dir, "samples", f"sample_seed{seed}.png")
-    return gan_callbacks.write_samples(generator, z.astype(np.float32), output, reference=reference)
+    return gan_callbacks.write_samples(generator, inputs, output, reference=reference,
+                                       columns=columns)
 
 
 def export(run_dir, *, output=None):
     """Export a finished run's generator as a SavedModel; returns the export folder."""
-    runs.read_config(run_dir, kind=KIND)
+    config = runs.read_config(run_dir, kind=KIND)
     generator = runs.load_model(os.path.join(run_dir, "generator.keras"), "generator")
-    return export_lib.export_generator(generator, output or os.path.join(run_dir, "export"))
+    return export_lib.export_generator(generator, output or os.path.join(run_dir, "export"),
+                                       spec=run_latent_spec(config))
 
 
 def evaluate(run_dir, *, metrics=None, samples=None, extractor="digits",

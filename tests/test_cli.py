@@ -138,3 +138,22 @@ def test_sample_seed_is_repeatable(trained_run, tmp_path):
     main(["sample", trained_run, "--num", "4", "--seed", "7", "--output", a])
     main(["sample", trained_run, "--num", "4", "--seed", "7", "--output", b])
     np.testing.assert_array_equal(cv2.imread(a), cv2.imread(b))
+
+
+def test_ema_and_orthogonal_regularization_options(tmp_path):
+    run = str(tmp_path / "ema")
+    argv = ["train", "--data", "digits", "--out", run, "--epochs", "1", "--eval-every", "0",
+            "--ema", "0.9", "--ortho-reg", "1e-4", *TINY]
+    assert main(argv) == 0
+    with open(os.path.join(run, "config.json")) as f:
+        config = json.load(f)
+    assert config["ema"] == 0.9 and config["ortho_reg"] == 1e-4
+    assert config["latent_spec"] == [{"name": "z", "kind": "normal", "dim": 100}]
+    assert "orthogonal_regularization" in _rows(os.path.join(run, "history.csv"))[0]
+    import keras
+
+    ema = keras.models.load_model(os.path.join(run, "generator.keras"), compile=False)
+    raw = keras.models.load_model(os.path.join(run, "generator_raw.keras"), compile=False)
+    assert any(not np.allclose(a, b) for a, b in zip(ema.get_weights(), raw.get_weights()))
+    reader = tf.train.load_checkpoint(os.path.join(run, "checkpoints"))
+    assert any(name.startswith("ema_generator") for name in reader.get_variable_to_shape_map())

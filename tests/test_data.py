@@ -386,3 +386,32 @@ def test_unknown_sources_and_bad_options():
         data_lib.load_arrays("digits", split="validation")
     with pytest.raises(UserInputError, match="split"):
         data_lib.load_arrays("ring8", split="all")
+
+
+def test_photos_split_by_whole_image_and_patch_grid():
+    from gan_apps.data import photos
+
+    train, test = photos.photo_names("train"), photos.photo_names("test")
+    assert not set(train) & set(test) and set(test) == set(photos.TEST_PHOTOS)
+    images, names = photos.load_photos("test")
+    assert names == list(test) and all(im.dtype == np.uint8 and im.shape[-1] == 3 for im in images)
+    patches, labels = data_lib.load_arrays("photos", resolution=64, split="test")
+    assert labels is None and patches.shape[1:] == (64, 64, 3)
+    expected = sum((h // 64) * (w // 64) for h, w in (im.shape[:2] for im in images))
+    assert len(patches) == expected and patches.min() >= -1 and patches.max() <= 1
+    first = images[0][:64, :64].astype(np.float32) / 127.5 - 1
+    np.testing.assert_allclose(patches[0], first, atol=1e-6)
+    gray, _ = data_lib.load_arrays("photos", resolution=32, channels=1, split="test", num_examples=5)
+    assert gray.shape == (5, 32, 32, 1)
+    assert data_lib.source_info("photos").channels == 3
+
+
+def test_photos_errors():
+    from gan_apps.data import photos
+
+    with pytest.raises(UserInputError, match="splits"):
+        photos.photo_names("validation")
+    with pytest.raises(UserInputError, match="no embedded photo"):
+        photos.photo("lena")
+    with pytest.raises(UserInputError, match="smaller"):
+        photos.photo_patches("test", resolution=4096)

@@ -126,3 +126,25 @@ def test_latent_size_must_be_readable():
     two_inputs = keras.Model([a, b], keras.layers.Concatenate()([a, b]))
     with pytest.raises(UserInputError, match="latent_dim"):
         export.export_generator(two_inputs, "unused")
+
+
+def test_conditional_spec_gives_one_named_input_each(tmp_path):
+    import numpy as np
+
+    from gan_apps import sampling
+
+    z = keras.Input((4,), name="z")
+    label = keras.Input((), dtype="int32", name="label")
+    joined = keras.layers.Concatenate()([z, keras.layers.Embedding(3, 4)(label)])
+    images = keras.layers.Reshape((2, 2, 1))(keras.layers.Dense(4, activation="tanh")(joined))
+    generator = keras.Model([z, label], images)
+    spec = [{"name": "z", "kind": "normal", "dim": 4},
+            {"name": "label", "kind": "class", "num_classes": 3}]
+    export.export_generator(generator, str(tmp_path / "cond"), spec=spec)
+    served = tf.saved_model.load(str(tmp_path / "cond")).signatures["serving_default"]
+    _, inputs = served.structured_input_signature
+    assert inputs["label"].dtype == tf.int32 and inputs["z"].shape.as_list() == [None, 4]
+    z_value, labels = sampling.sample_inputs(spec, 6, np.random.default_rng(0))
+    out = served(z=tf.constant(z_value), label=tf.constant(labels))
+    np.testing.assert_allclose(out["images_float"].numpy(), generator([z_value, labels]).numpy(),
+                               atol=1e-6)

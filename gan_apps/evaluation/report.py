@@ -43,7 +43,8 @@ def parse_metrics(text, kind):
     return names
 
 
-def evaluate(fake, real, names, *, extractor=None, num_classes=None, mixture=None, seed=0):
+def evaluate(fake, real, names, *, extractor=None, num_classes=None, mixture=None, seed=0,
+             fake_labels=None):
     """Compute the metric groups ``names`` for ``fake`` against ``real``; returns a flat dict.
 
     Args:
@@ -52,6 +53,8 @@ def evaluate(fake, real, names, *, extractor=None, num_classes=None, mixture=Non
         extractor: a feature extractor (``gan_apps.evaluation.features``) for images.
         num_classes: classes of the extractor's logits, for ``classes``.
         mixture: a ``gan_apps.data.Mixture`` for ``modes``.
+        fake_labels: the labels conditional samples were generated for; with an extractor
+            that has class logits, adds ``conditional_accuracy`` (Odena et al. 2017, Sec. 4).
     """
     fake, real = np.asarray(fake, np.float32), np.asarray(real, np.float32)
     results = {}
@@ -64,6 +67,8 @@ def evaluate(fake, real, names, *, extractor=None, num_classes=None, mixture=Non
         fake_features, real_features = fake_out["features"], real_out["features"]
         fake_logits = fake_out.get("logits")
         results["extractor"] = extractor.description
+    if fake_labels is not None and fake_logits is not None:
+        results["conditional_accuracy"] = metrics.conditional_accuracy(fake_logits, fake_labels)
     for name in names:
         if name == "fid":
             results["fid"] = frechet_distance(real_features, fake_features)
