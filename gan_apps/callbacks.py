@@ -109,8 +109,12 @@ class ExponentialMovingAverage(keras.callbacks.Callback):
         iterations = int(optimizer.iterations.numpy())
         if iterations == int(self._last_update.numpy()):
             return  # no generator update in this step (n_critic > 1)
+        updates = iterations - max(int(self._last_update.numpy()), 0)
         self._last_update.assign(iterations)
-        self._update(tf.constant(0.0 if iterations <= self.start else self.decay, tf.float32))
+        # With steps_per_execution = N the callback sees N updates at once: decay^N is the
+        # weight the old average keeps after N averaging steps of (nearly) equal weights.
+        decay = 0.0 if iterations <= self.start else self.decay ** updates
+        self._update(tf.constant(decay, tf.float32))
 
 
 class TrainingCheckpoint(keras.callbacks.Callback):
@@ -155,10 +159,12 @@ class NaNGuard(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         for name, value in (logs or {}).items():
             if not np.all(np.isfinite(np.asarray(value, dtype=np.float64))):
+                steps = (self.params or {}).get("steps") or 0
+                step = self.epoch * steps + batch + 1
                 raise NonFiniteLossError(
-                    f"{name} became {float(np.asarray(value))} at epoch {self.epoch + 1}, "
-                    f"batch {batch + 1}; the last good checkpoint is kept. Lower the learning "
-                    "rate or change the objective and run again."
+                    f"{name} became {float(np.asarray(value))} at step {step} (epoch "
+                    f"{self.epoch + 1}, batch {batch + 1}); the last good checkpoint is kept. "
+                    "Lower the learning rate, change the objective, or pass --on-nan rollback"
                 )
 
 

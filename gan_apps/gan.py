@@ -8,7 +8,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from gan_apps import objectives, sampling
+from gan_apps import objectives, runtime, sampling
 from gan_apps import penalties as penalties_lib
 
 
@@ -125,8 +125,9 @@ class GAN(keras.Model):
         super().compile(optimizer=None, **kwargs)
         if g_optimizer is d_optimizer:
             raise ValueError("the generator and the discriminator need separate optimizers")
-        self.g_optimizer = g_optimizer
-        self.d_optimizer = d_optimizer
+        # Under the mixed_float16 policy both players need loss scaling.
+        self.g_optimizer = runtime.loss_scaled(g_optimizer)
+        self.d_optimizer = runtime.loss_scaled(d_optimizer)
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
 
@@ -205,7 +206,9 @@ class GAN(keras.Model):
 
     def sample_latent(self, batch_size):
         """z ~ N(0, I), drawn from the model's seed generator."""
-        return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        return runtime.global_batch_random(
+            keras.random.normal, (batch_size, self.latent_dim), self.seed_generator
+        )
 
     def generate(self, batch_size, training=False):
         return self.generator(self.sample_latent(batch_size), training=training)

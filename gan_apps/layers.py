@@ -189,3 +189,14 @@ class SpectralNormalization(keras.layers.Wrapper):
         config.update(power_iterations=self.power_iterations, epsilon=self.epsilon)
         return config
 
+
+
+def batch_normalization(**kwargs):
+    """Batch normalization whose statistics span the global batch under ``tf.distribute``.
+
+    A GAN's batch statistics are part of its objective (the discriminator sees them), so a
+    multi-replica run must normalize over the whole batch to train the same model as one
+    device; ``synchronized=True`` all-reduces the moments across replicas and is a no-op on
+    one device.
+    """
+    return keras.layers.BatchNormalization(synchronized=True, **kwargs)

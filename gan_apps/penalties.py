@@ -12,6 +12,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from gan_apps import runtime
 from gan_apps.errors import UserInputError
 
 
@@ -25,7 +26,7 @@ def sample_interpolation_weights(batch_size, ndim, seed):
         ndim: rank of the batch the weights interpolate, e.g. 4 for NHWC, 2 for points.
         seed: a ``keras.random.SeedGenerator`` (an int seed repeats inside ``tf.function``).
     """
-    return keras.random.uniform((batch_size,) + (1,) * (ndim - 1), seed=seed)
+    return runtime.global_batch_random(keras.random.uniform, (batch_size,) + (1,) * (ndim - 1), seed)
 
 
 def gradient_penalty(critic, real, fake, alpha, *, target=1.0, one_sided=False,

@@ -14,7 +14,7 @@ import keras
 from keras import layers
 
 from gan_apps.errors import UserInputError
-from gan_apps.layers import SpectralNormalization
+from gan_apps.layers import SpectralNormalization, batch_normalization
 
 KERNEL_SIZE = 4
 # DCGAN initialises every weight from N(0, 0.02) (Radford et al. 2016, Sec. 4).
@@ -70,7 +70,7 @@ def dcgan_generator(latent_dim=100, resolution=32, channels=1, width=64, seed=No
     z = keras.Input((latent_dim,), name="z")
     x = layers.Dense(start * start * filters, use_bias=False, kernel_initializer=next(init))(z)
     x = layers.Reshape((start, start, filters))(x)
-    x = layers.BatchNormalization()(x)
+    x = batch_normalization()(x)
     x = layers.ReLU()(x)
     for _ in range(doublings - 1):
         filters //= 2
@@ -78,7 +78,7 @@ def dcgan_generator(latent_dim=100, resolution=32, channels=1, width=64, seed=No
             filters, KERNEL_SIZE, strides=2, padding="same", use_bias=False,
             kernel_initializer=next(init),
         )(x)
-        x = layers.BatchNormalization()(x)
+        x = batch_normalization()(x)
         x = layers.ReLU()(x)
     x = layers.Conv2DTranspose(
         channels, KERNEL_SIZE, strides=2, padding="same", kernel_initializer=next(init)
@@ -114,7 +114,7 @@ def dcgan_discriminator(resolution=32, channels=1, width=64, norm="batch", seed=
             )
         )(x)
         if i > 0 and norm == "batch":
-            x = layers.BatchNormalization()(x)
+            x = batch_normalization()(x)
         elif i > 0 and norm == "layer":
             # Statistics over H, W and C with a scale per channel, as WGAN-GP's critic.
             x = layers.GroupNormalization(groups=1, epsilon=1e-5)(x)

@@ -100,7 +100,7 @@ def get_preset(name):
 
 def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channels=1,
                 num_classes=None, latent_dim=None, width=64, objective=None, divergence=None,
-                coding=None, ortho_reg=0.0, seed=None, jit_compile="auto"):
+                coding=None, ortho_reg=0.0, seed=None, jit_compile="auto", steps_per_execution=1):
     """Build and compile any model of the family by name (a preset or a FAMILY member).
 
     ``ortho_reg`` > 0 adds BigGAN's off-diagonal orthogonal regularization of the generator
@@ -116,6 +116,7 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
             name, data_kind=data_kind, arch=arch, resolution=resolution, channels=channels,
             latent_dim=latent_dim, width=width, objective=objective, divergence=divergence,
             coding=coding, seed=seed, jit_compile=jit_compile, extra_penalties=extra,
+            steps_per_execution=steps_per_execution,
         )
     import importlib
     import inspect
@@ -128,6 +129,10 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
         raise UserInputError(f"--model {name} has its own networks; drop --arch {arch}")
     builder = getattr(importlib.import_module(f"gan_apps.models.{entry.module}"), entry.builder)
     options = {}
+    if steps_per_execution != 1:
+        if "steps_per_execution" not in inspect.signature(builder).parameters:
+            raise UserInputError(f"--steps-per-execution is not available for --model {name}")
+        options["steps_per_execution"] = steps_per_execution
     if extra:
         if "extra_penalties" not in inspect.signature(builder).parameters:
             raise UserInputError(f"--ortho-reg is not available for --model {name}")
@@ -166,6 +171,7 @@ def build_gan(
     seed=None,
     jit_compile="auto",
     extra_penalties=(),
+    steps_per_execution=1,
 ):
     """Build and compile a :class:`GAN` from a preset.
 
@@ -223,5 +229,6 @@ def build_gan(
         g_optimizer=spec.make_optimizer(),
         d_optimizer=spec.make_optimizer(),
         jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
     )
     return gan

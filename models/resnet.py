@@ -18,7 +18,7 @@ import keras
 from keras import layers, ops
 
 from gan_apps.errors import UserInputError
-from gan_apps.layers import SpectralNormalization
+from gan_apps.layers import SpectralNormalization, batch_normalization
 
 RESOLUTIONS = (16, 32, 64, 128)
 DISCRIMINATOR_NORMS = ("batch", "layer", "none", "spectral")
@@ -86,11 +86,11 @@ def _conv(filters, kernel_size, initializer):
 
 def _generator_block(x, width, init):
     """Up ResBlock (Miyato et al. 2018, Table 4(a)): BN-ReLU-up-conv3-BN-ReLU-conv3 + up-conv1."""
-    h = layers.BatchNormalization()(x)
+    h = batch_normalization()(x)
     h = layers.ReLU()(h)
     h = layers.UpSampling2D(2, interpolation="nearest")(h)
     h = _conv(width, 3, init.residual())(h)
-    h = layers.BatchNormalization()(h)
+    h = batch_normalization()(h)
     h = layers.ReLU()(h)
     h = _conv(width, 3, init.residual())(h)
     shortcut = layers.UpSampling2D(2, interpolation="nearest")(x)
@@ -120,7 +120,7 @@ def resnet_generator(latent_dim=128, resolution=32, channels=3, width=128, seed=
     x = layers.Reshape((START_SIZE, START_SIZE, width))(x)
     for _ in range(int(math.log2(resolution // START_SIZE))):
         x = _generator_block(x, width, init)
-    x = layers.BatchNormalization()(x)
+    x = batch_normalization()(x)
     x = layers.ReLU()(x)
     x = _conv(channels, 3, init.plain())(x)
     # float32 output keeps tanh exact under mixed precision.
@@ -164,7 +164,7 @@ def _optimized_block(x, width, init, wrap):
 
 def _normalize(x, norm):
     if norm == "batch":
-        return layers.BatchNormalization()(x)
+        return batch_normalization()(x)
     if norm == "layer":
         # Gulrajani et al.'s layer norm: statistics over H, W, C per example, one scale
         # and offset per channel (GroupNormalization with one group), epsilon 1e-5.

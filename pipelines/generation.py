@@ -14,7 +14,7 @@ import numpy as np
 from gan_apps import callbacks as gan_callbacks
 from gan_apps import data as data_lib
 from gan_apps import export as export_lib
-from gan_apps import plots, runs, sampling
+from gan_apps import plots, runs, runtime, sampling
 from gan_apps.errors import UserInputError
 from gan_apps.evaluation import features, report
 from gan_apps.models import presets
@@ -31,6 +31,9 @@ DEFAULTS = {
     "points": {"epochs": 10, "batch_size": 256, "width": 128},
 }
 SAMPLE_GRID = 64
+# --on-nan rollback: restore the last checkpoint and scale the learning rates by this.
+ROLLBACK_FACTOR = 0.5
+MAX_ROLLBACKS = 3
 # Periodic evaluation during training, on by default where a fitting extractor exists.
 EVAL_SAMPLES = {"image": 1000, "points": 2500}
 EVAL_MONITOR = {"image": "fid", "points": "high_quality_fraction"}
@@ -63,6 +66,12 @@ def train(
     data_dir=None,
     jit=False,
     eval_every=None,
+    strategy="default",
+    precision="float32",
+    deterministic=False,
+    steps_per_execution=1,
+    on_nan="stop",
+    callbacks=(),
     verbose="auto",
 ):
     """Train a model of the family on a data source; returns the run folder.
@@ -76,7 +85,20 @@ def train(
     used for sample grids, evaluation, ``generator.keras`` and the export (the last
     iterate is saved as ``generator_raw.keras``). ``ortho_reg`` adds orthogonal
     regularization of the generator with that weight.
+
+    ``strategy`` (default / mirrored / multiworker), ``precision`` (float32 /
+    mixed_float16 / mixed_bfloat16), ``deterministic`` (op determinism: an interrupted
+    and resumed run ends with the same weights as an uninterrupted one) and
+    ``steps_per_execution`` are described in :mod:`gan_apps.runtime`. ``on_nan="stop"``
+    ends the run at the first non-finite loss, keeping the last good checkpoint;
+    ``"rollback"`` restores that checkpoint, halves the learning rates and goes on
+    (at most ``MAX_ROLLBACKS`` times). ``callbacks`` are extra Keras callbacks, run before
+    the checkpoint is written at the end of each epoch.
     """
+    if on_nan not in ("stop", "rollback"):
+        raise UserInputError(f"--on-nan must be stop or rollback, got {on_nan!r}")
+    if not isinstance(steps_per_execution, int) or steps_per_execution < 1:
+        raise UserInputError(f"--steps-per-execution must be >= 1, got {steps_per_execution!r}")
     entry = presets.get_preset(model)
     info = data_lib.source_info(data, channels=channels, data_dir=data_dir)
     defaults = DEFAULTS[info.kind]
@@ -100,6 +122,10 @@ def train(
         "seed": seed,
         "data_dir": data_dir,
         "jit": bool(jit),
+        "precision": precision,
+        "strategy": strategy,
+        "deterministic": bool(deterministic),
+        "steps_per_execution": steps_per_execution,
         "eval_every": _default_eval_every(data, info.kind) if eval_every is None else eval_every,
     }
     _validate(config)
@@ -114,25 +140,27 @@ def train(
     out = out or default_run_dir(model, data)
     _check_resumable(out, config)
 
-    keras.utils.set_random_seed(seed)
+    strategy = runtime.configure(strategy=strategy, precision=precision,
+                                 deterministic=deterministic, seed=seed)
     dataset = data_lib.load_dataset(
         data, resolution=resolution, channels=config["channels"],
         batch_size=config["batch_size"], split="train", seed=seed, data_dir=data_dir,
         with_labels=needs_labels,
     )
     steps_per_epoch = steps or int(dataset.cardinality())
-    network = presets.build_model(
-        model, data_kind=info.kind, arch=arch, resolution=resolution, channels=config["channels"],
-        num_classes=info.num_classes if needs_labels else None,
-        latent_dim=latent_dim, width=config["width"], objective=objective,
-        divergence=divergence, coding=coding, ortho_reg=ortho_reg or 0.0, seed=seed,
-        jit_compile=True if jit else "auto",
-    )
+    with strategy.scope():
+        network = presets.build_model(
+            model, data_kind=info.kind, arch=arch, resolution=resolution,
+            channels=config["channels"], num_classes=info.num_classes if needs_labels else None,
+            latent_dim=latent_dim, width=config["width"], objective=objective,
+            divergence=divergence, coding=coding, ortho_reg=ortho_reg or 0.0, seed=seed,
+            jit_compile=True if jit else "auto", steps_per_execution=steps_per_execution,
+        )
+        averager = gan_callbacks.ExponentialMovingAverage(network, ema) if ema else None
     spec = network.latent_spec()
     config["latent_dim"] = spec[0]["dim"]
     config["latent_spec"] = spec
     runs.check_writable(out)
-    averager = gan_callbacks.ExponentialMovingAverage(network, ema) if ema else None
     checkpoint = gan_callbacks.TrainingCheckpoint(
         os.path.join(out, "checkpoints"), network,
         extra_items=averager.checkpoint_items() if averager else None,
@@ -143,12 +171,15 @@ def train(
     def sampled_generator():
         return averager.generator if averager else network.generator
 
-    if initial_epoch < config["epochs"]:
+    if initial_epoch >= config["epochs"]:
+        print(f"{out} is already trained to epoch {initial_epoch}; writing its final files")
+    rollbacks = 0
+    while initial_epoch < config["epochs"]:
         if initial_epoch:
             print(f"resuming {out} from epoch {initial_epoch}")
         reference = data_lib.MIXTURES[data].centers if info.kind == "points" else None
         grid_inputs, columns = _grid_inputs(spec, seed)
-        fit_callbacks = [gan_callbacks.NaNGuard()]
+        fit_callbacks = [gan_callbacks.NaNGuard(), *callbacks]
         if averager:
             fit_callbacks.append(averager)
         fit_callbacks += [
@@ -161,16 +192,29 @@ def train(
             ),
             checkpoint,
         ]
-        network.fit(
-            dataset.repeat(),
-            epochs=config["epochs"],
-            steps_per_epoch=steps_per_epoch,
-            initial_epoch=initial_epoch,
-            verbose=verbose,
-            callbacks=fit_callbacks,
-        )
-    else:
-        print(f"{out} is already trained to epoch {initial_epoch}; writing its final files")
+        # Skipping the batches earlier epochs consumed makes a resumed run see exactly the
+        # batches an uninterrupted one would (the shuffle order is a function of the seed).
+        stream = dataset.repeat().skip(initial_epoch * steps_per_epoch)
+        try:
+            network.fit(
+                stream,
+                epochs=config["epochs"],
+                steps_per_epoch=steps_per_epoch,
+                initial_epoch=initial_epoch,
+                verbose=verbose,
+                callbacks=fit_callbacks,
+            )
+        except gan_callbacks.NonFiniteLossError as err:
+            if on_nan != "rollback" or rollbacks >= MAX_ROLLBACKS:
+                raise
+            rollbacks += 1
+            initial_epoch = checkpoint.restore()
+            factors = lower_learning_rates(network, ROLLBACK_FACTOR)
+            print(f"{err}; rolled back to epoch {initial_epoch} and multiplied the learning "
+                  f"rates by {ROLLBACK_FACTOR} (now {', '.join(f'{v:.3g}' for v in factors)}); "
+                  f"rollback {rollbacks} of at most {MAX_ROLLBACKS}")
+            continue
+        break
     if os.path.exists(os.path.join(out, "history.csv")):
         plots.plot_history(os.path.join(out, "history.csv"), os.path.join(out, "history.png"))
     for name, net in network.networks().items():
@@ -180,6 +224,25 @@ def train(
         runs.save_model(net, os.path.join(out, f"{name}.keras"))
     export_lib.export_generator(sampled_generator(), os.path.join(out, "export"), spec=spec)
     return out
+
+
+def lower_learning_rates(model, factor):
+    """Multiply the learning rate of every optimizer of ``model`` by ``factor``; returns them."""
+    values = []
+    for optimizer in _optimizers(model):
+        inner = getattr(optimizer, "inner_optimizer", optimizer)
+        if isinstance(inner.learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+            raise UserInputError("--on-nan rollback cannot lower a scheduled learning rate; "
+                                 "use --on-nan stop")
+        inner.learning_rate = float(inner.learning_rate) * factor
+        values.append(float(inner.learning_rate))
+    return values
+
+
+def _optimizers(model):
+    found = [value for key, value in model.checkpoint_items().items()
+             if isinstance(value, keras.optimizers.Optimizer)]
+    return found
 
 
 def _grid_inputs(spec, seed):
