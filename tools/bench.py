@@ -1,7 +1,7 @@
 """Benchmark suites that fill the tables of docs/benchmarks.md.
 
     python tools/bench.py mixtures [--seeds 0,1,2] [--generator-steps 2000]
-    python tools/bench.py speed [--repeats 5] [--steps 30]
+    python tools/bench.py speed [--presets dcgan,wgan_gp,sngan] [--configs float32,XLA,...]
     python tools/bench.py digits [--seeds 0,1,2] [--steps 600]
 
 Each suite prints its table and rewrites the block between
@@ -127,35 +127,97 @@ def _throughput(gan, images, steps, repeats, warmup=5):
     return statistics.median(rates)
 
 
+SPEED_CONFIGS = {
+    # name: (precision, jit, steps_per_execution)
+    "float32": ("float32", False, 1),
+    "XLA": ("float32", True, 1),
+    "bfloat16": ("mixed_bfloat16", False, 1),
+    "float16": ("mixed_float16", False, 1),
+    "spe8": ("float32", False, 8),
+}
+
+
+def speed_one(args):
+    """One (preset, configuration) in this process; prints a JSON line with images/s,
+    the input pipeline's images/s and the process's peak resident memory."""
+    import json
+    import resource
+
+    from gan_apps import runtime
+
+    precision, jit, spe = SPEED_CONFIGS[args.config]
+    runtime.configure(precision=precision, seed=0)
+    dataset = data_lib.load_dataset("digits", resolution=32, batch_size=64, seed=0)
+    stream = dataset.repeat()
+    # The input pipeline alone: batches/s of the same tf.data pipeline, nothing trained.
+    iterator = iter(stream)
+    for _ in range(5):
+        next(iterator)
+    t0 = time.perf_counter()
+    for _ in range(args.steps * 4):
+        next(iterator)
+    input_rate = args.steps * 4 * 64 / (time.perf_counter() - t0)
+    gan = build_gan(args.preset, resolution=32, channels=1, width=args.width, seed=0,
+                    jit_compile=True if jit else False, steps_per_execution=spe)
+    clock = _BatchClock()
+    rates = []
+    warmup = 2 * spe + 5
+    for _ in range(args.repeats):
+        gan.fit(stream, steps_per_epoch=args.steps + warmup, epochs=1, verbose=0, callbacks=[clock])
+        # With steps_per_execution N the callback fires every N steps.
+        times = clock.times[warmup // spe:]
+        rates.append((len(times) - 1) * spe * 64 / (times[-1] - times[0]))
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    gpu_peak = None
+    if tf.config.list_physical_devices("GPU"):
+        gpu_peak = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+    print("SPEED" + json.dumps({"rate": statistics.median(rates), "input_rate": input_rate,
+                                "peak_rss_mb": peak_mb, "gpu_peak_mb": gpu_peak}), flush=True)
+
+
 def speed(args):
-    """DCGAN 32x32 train-step throughput with and without XLA, batch 64."""
-    images, _ = data_lib.load_arrays("digits", resolution=32)
-    names = args.presets.split(",") if args.presets else ["dcgan"]
+    """Train-step throughput per preset and configuration, each in a fresh process so the
+    precision policy and the peak memory belong to that configuration alone."""
+    import json
+    import subprocess
+
+    names = args.presets.split(",") if args.presets else ["dcgan", "wgan_gp", "sngan"]
+    configs = args.configs.split(",")
     rows = []
+    started = time.time()
     for name in names:
-        rates = {}
-        for jit in (False, True):
-            keras.utils.set_random_seed(0)
-            gan = build_gan(name, resolution=32, channels=1, width=args.width, seed=0,
-                            jit_compile=True if jit else False)
-            rates[jit] = _throughput(gan, images, args.steps, args.repeats)
-        rows.append(
-            f"| {name} | 32x32x1 | {args.width} | {rates[False]:.0f} | {rates[True]:.0f} | "
-            f"{rates[True] / rates[False]:.2f} |"
-        )
-        print(rows[-1], flush=True)
+        results = {}
+        for config in configs:
+            command = [sys.executable, __file__, "speed-one", "--preset", name, "--config", config,
+                       "--width", str(args.width), "--steps", str(args.steps),
+                       "--repeats", str(args.repeats)]
+            proc = subprocess.run(command, capture_output=True, text=True)
+            line = [l for l in proc.stdout.splitlines() if l.startswith("SPEED")]
+            if proc.returncode or not line:
+                raise RuntimeError(f"{name} {config} failed:\n{proc.stderr[-2000:]}")
+            results[config] = json.loads(line[-1][len("SPEED"):])
+            print(name, config, results[config], flush=True)
+        base = results[configs[0]]["rate"]
+        cells = " | ".join(f"{results[c]['rate']:.0f} ({results[c]['rate'] / base:.2f}x)" for c in configs)
+        memory = " / ".join(f"{results[c]['peak_rss_mb']:.0f}" for c in configs)
+        rows.append(f"| {name} | {cells} | {results[configs[0]]['input_rate']:.0f} | {memory} |")
     table = "\n".join(
         [
-            f"Command: `python tools/bench.py speed --presets {','.join(names)} "
-            f"--width {args.width} --steps {args.steps} --repeats {args.repeats}`  ",
-            f"Machine: {machine()}.  ",
-            f"Protocol: `fit` on cached digits at batch 64; each run times {args.steps} steps "
-            f"between batch ends after 5 warm-up steps; median of {args.repeats} runs. "
-            "images/s counts real images consumed (one discriminator update per batch; "
-            "wgan_gp updates G every 5th).",
+            f"Command: `python tools/bench.py speed --presets {','.join(names)} --configs "
+            f"{args.configs} --width {args.width} --steps {args.steps} --repeats {args.repeats}`  ",
+            f"Machine: {machine()}. Total wall time {time.time() - started:.0f} s.  ",
+            f"Protocol: each preset x configuration in a fresh process; `fit` on the digits "
+            f"pipeline at 32x32, batch 64, width {args.width}; images/s timed between batch ends "
+            f"over {args.steps} steps after warm-up, median of {args.repeats} runs; in brackets "
+            f"the ratio to {configs[0]}. Configurations: float32 graph; XLA (`--jit`); "
+            "mixed_bfloat16; mixed_float16 (loss-scaled); spe8 (`--steps-per-execution 8`). "
+            "Input pipeline: images/s of the same tf.data pipeline iterated alone. Peak memory: "
+            "the process's maximum resident set (TensorFlow's runtime included), per configuration. "
+            "images/s counts real images consumed (one critic update per batch).",
             "",
-            "| preset | images | width | images/s (graph) | images/s (XLA) | XLA / graph |",
-            "|---|---|---|---|---|---|",
+            f"| preset | {' | '.join(f'images/s {c}' for c in configs)} | input pipeline images/s "
+            f"| peak RSS MB ({' / '.join(configs)}) |",
+            "|---|" + "---|" * (len(configs) + 2),
             *rows,
         ]
     )
@@ -163,54 +225,97 @@ def speed(args):
     write_block("speed", table)
 
 
+class _QualityClock(keras.callbacks.Callback):
+    """Every ``every`` steps: evaluate the generator and note the training time so far
+    (evaluation time excluded), for time-to-quality."""
+
+    def __init__(self, evaluate_fn, every):
+        super().__init__()
+        self.evaluate_fn = evaluate_fn
+        self.every = every
+        self.trace = []  # (step, training seconds, metrics)
+        self.times = []
+
+    def on_train_begin(self, logs=None):
+        self.training_seconds = 0.0
+        self.mark = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        self.times.append(now)
+        if (batch + 1) % self.every:
+            return
+        self.training_seconds += now - self.mark
+        self.trace.append((batch + 1, self.training_seconds, self.evaluate_fn(self.model.generator)))
+        self.mark = time.perf_counter()
+
+
 def digits(args):
-    """Every preset on digits at 32x32 for the same step budget: quality and speed."""
+    """Every preset on digits at 32x32 for the same step budget: quality, time to quality,
+    speed."""
     from gan_apps.evaluation import features, report
 
     seeds = [int(s) for s in args.seeds.split(",")]
     names = args.presets.split(",") if args.presets else list(PRESETS)
     real, _ = data_lib.load_arrays("digits", resolution=32, split="test")
     extractor = features.get_extractor("digits")
-    metric_names = ("fid", "kid", "pr", "classes")
+    metric_names = ("fid", "kid", "pr", "classes", "artifacts")
     rows = []
     started = time.time()
     for name in names:
-        results, rates = [], []
+        results, rates, reached = [], [], []
         for seed in seeds:
             keras.utils.set_random_seed(seed)
             gan = build_gan(name, resolution=32, channels=1, width=args.width, seed=seed)
             dataset = data_lib.load_dataset("digits", resolution=32, batch_size=64, seed=seed)
-            clock = _BatchClock()
+            z = np.random.default_rng(seed).normal(size=(args.samples, gan.latent_dim)).astype("float32")
+
+            def evaluate(generator, names=("fid",)):
+                fake = np.asarray(generator(z, training=False))
+                return report.evaluate(fake, real, names, extractor=extractor, num_classes=10,
+                                       seed=seed)
+
+            clock = _QualityClock(evaluate, args.eval_steps)
             gan.fit(dataset.repeat(), steps_per_epoch=args.steps, epochs=1, verbose=0,
                     callbacks=[clock])
             times = clock.times[5:]
             rates.append((len(times) - 1) * 64 / (times[-1] - times[0]))
-            z = np.random.default_rng(seed).normal(size=(args.samples, gan.latent_dim))
-            fake = np.asarray(gan.generator(z.astype("float32"), training=False))
-            results.append(report.evaluate(fake, real, metric_names, extractor=extractor,
-                                           num_classes=10, seed=seed))
-            print(name, seed, {k: round(v, 3) for k, v in results[-1].items()
-                               if isinstance(v, float)}, flush=True)
+            hit = next(((step, secs) for step, secs, m in clock.trace if m["fid"] <= args.target_fid), None)
+            reached.append(hit)
+            results.append(evaluate(gan.generator, metric_names))
+            print(name, seed, hit, {k: round(v, 3) for k, v in results[-1].items()
+                                    if isinstance(v, float)}, flush=True)
 
         def col(key):
             return mean_std([r[key] for r in results])
 
+        hits = [h for h in reached if h is not None]
+        time_to_quality = (
+            f"{len(hits)}/{len(seeds)}: {statistics.median(s for _, s in hits):.0f} s "
+            f"({statistics.median(st for st, _ in hits):.0f} steps)" if hits else f"0/{len(seeds)}"
+        )
         rows.append(f"| {name} | {col('fid')} | {col('kid')} | {col('precision')} | "
-                    f"{col('recall')} | {col('classes_covered')} | {statistics.median(rates):.0f} |")
+                    f"{col('recall')} | {col('classes_covered')} | {col('artifact_ratio')} | "
+                    f"{time_to_quality} | {statistics.median(rates):.0f} |")
     table = "\n".join(
         [
             f"Command: `python tools/bench.py digits --seeds {args.seeds} --steps {args.steps} "
-            f"--width {args.width} --samples {args.samples}`  ",
+            f"--width {args.width} --samples {args.samples} --eval-steps {args.eval_steps} "
+            f"--target-fid {args.target_fid}`  ",
             f"Machine: {machine()}. Total wall time {time.time() - started:.0f} s.  ",
             f"Protocol: each preset (DCGAN networks, width {args.width}) trained {args.steps} "
             f"steps at batch 64 on the digits train split at 32x32; {args.samples} samples "
             "against the 360 held-out test digits on the shipped digits-CNN features "
             "(real-data floor: FID 7.6, KID -1.7, precision 0.92, recall 0.89, see below). "
+            "Artifacts: energy above an 8x8 bottleneck relative to real digits (1 = as real). "
+            f"Time to quality: training seconds (evaluation excluded) until FID <= "
+            f"{args.target_fid:g} ({args.target_fid / 7.6:.0f}x the floor), checked every "
+            f"{args.eval_steps} steps; seeds that reached it / all, median. "
             "images/s: median of per-seed rates timed between batch ends. Mean ± std over "
             f"seeds {args.seeds}.",
             "",
-            "| preset | FID | KID | precision | recall | classes covered | images/s |",
-            "|---|---|---|---|---|---|---|",
+            "| preset | FID | KID | precision | recall | classes covered | artifact ratio | time to quality | images/s |",
+            "|---|---|---|---|---|---|---|---|---|",
             *rows,
         ]
     )
@@ -227,18 +332,29 @@ def main(argv=None):
     mix.add_argument("--generator-steps", type=int, default=2000)
     mix.add_argument("--batch-size", type=int, default=256)
     spd = sub.add_parser("speed")
-    spd.add_argument("--presets", help="comma-separated (default: dcgan)")
+    spd.add_argument("--presets", help="comma-separated (default: dcgan,wgan_gp,sngan)")
+    spd.add_argument("--configs", default=",".join(SPEED_CONFIGS),
+                     help=f"comma-separated, the first is the baseline (default: {','.join(SPEED_CONFIGS)})")
     spd.add_argument("--width", type=int, default=32)
     spd.add_argument("--steps", type=int, default=30)
-    spd.add_argument("--repeats", type=int, default=5)
+    spd.add_argument("--repeats", type=int, default=3)
+    one = sub.add_parser("speed-one", help="one speed measurement (used by speed)")
+    one.add_argument("--preset", required=True)
+    one.add_argument("--config", required=True, choices=list(SPEED_CONFIGS))
+    one.add_argument("--width", type=int, default=32)
+    one.add_argument("--steps", type=int, default=30)
+    one.add_argument("--repeats", type=int, default=3)
     dig = sub.add_parser("digits")
     dig.add_argument("--seeds", default="0,1,2")
     dig.add_argument("--presets", help="comma-separated (default: all)")
     dig.add_argument("--steps", type=int, default=600)
     dig.add_argument("--width", type=int, default=32)
     dig.add_argument("--samples", type=int, default=1000)
+    dig.add_argument("--eval-steps", type=int, default=100, help="evaluate every N steps")
+    dig.add_argument("--target-fid", type=float, default=76.0,
+                     help="time-to-quality threshold (default 76, 10x the real-data floor)")
     args = parser.parse_args(argv)
-    {"mixtures": mixtures, "speed": speed, "digits": digits}[args.suite](args)
+    {"mixtures": mixtures, "speed": speed, "speed-one": speed_one, "digits": digits}[args.suite](args)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ Metric groups (names for ``--metrics``):
 - ``classes``: classes covered and KL of the predicted class histogram to uniform.
 - ``diversity``: mean pairwise distance of samples over that of real data.
 - ``modes``: modes captured / high-quality fraction on a 2-D mixture.
+- ``artifacts``: energy above an 8x8 bottleneck, for samples and as a ratio to real data
+  (:mod:`gan_apps.evaluation.artifacts`).
 
 On 2-D points the "features" are the points themselves.
 """
@@ -19,11 +21,11 @@ from __future__ import annotations
 import numpy as np
 
 from gan_apps.errors import UserInputError
-from gan_apps.evaluation import diversity, metrics
+from gan_apps.evaluation import artifacts, diversity, metrics
 from gan_apps.evaluation.frechet import frechet_distance
 from gan_apps.evaluation.modes import mixture_mode_stats
 
-IMAGE_METRICS = ("fid", "kid", "pr", "dc", "is", "classes", "diversity")
+IMAGE_METRICS = ("fid", "kid", "pr", "dc", "is", "classes", "diversity", "artifacts")
 POINT_METRICS = ("modes", "fid", "kid", "pr", "dc", "diversity")
 DEFAULT_IMAGE_METRICS = ("fid", "kid", "pr", "classes", "diversity")
 DEFAULT_POINT_METRICS = ("modes", "fid", "diversity")
@@ -95,6 +97,10 @@ def evaluate(fake, real, names, *, extractor=None, num_classes=None, mixture=Non
                            class_kl=coverage["kl_to_uniform"])
         elif name == "diversity":
             results["diversity_ratio"] = diversity.collapse_ratio(fake, real)
+        elif name == "artifacts":
+            energy = artifacts.residual_energy(fake)
+            results.update(artifact_energy=energy,
+                           artifact_ratio=energy / max(artifacts.residual_energy(real), 1e-12))
         elif name == "modes":
             if mixture is None:
                 raise UserInputError("the modes metric needs ring8 or grid25 data")
