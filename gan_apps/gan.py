@@ -38,6 +38,19 @@ def replica_scale(loss):
     return loss if replicas == 1 else loss / replicas
 
 
+def step_logs(metrics):
+    """The ``train_step`` return value: each tracker's result by name.
+
+    Under ``MultiWorkerMirroredStrategy`` Keras 3 reduces the step outputs with
+    ``strategy.reduce("MEAN", v, axis=0)``, which fails on scalars (tensorflow/tensorflow
+    issue 72388); a length-1 vector reduces to the same scalar.
+    """
+    logs = {m.name: m.result() for m in metrics}
+    if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+        logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+    return logs
+
+
 def gradient_norm(grads, optimizer):
     """Global L2 norm of the gradient of the (global-batch mean) loss.
 
@@ -236,7 +249,7 @@ class GAN(keras.Model):
                 return ops.zeros(())
 
             ops.cond(due, update_generator, lambda: ops.zeros(()))
-        return {m.name: m.result() for m in self.metrics}
+        return step_logs(self.metrics)
 
     def discriminator_logits(self, x, conditioning, training=True):
         return self.discriminator(x, training=training)

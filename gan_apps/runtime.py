@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from gan_apps.errors import UserInputError
 
-STRATEGIES = ("default", "mirrored", "multiworker")
+STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 # Split the CPU into this many logical devices (tests and demos of MirroredStrategy on a
 # machine without accelerators); read once, before TensorFlow initialises its devices.
@@ -43,6 +43,7 @@ def make_strategy(name="default"):
       when ``GAN_APPS_CPU_DEVICES`` splits the CPU).
     - ``multiworker``: synchronous data parallelism over the machines listed in
       ``TF_CONFIG`` (each worker runs the same command).
+    - ``tpu``: the TPU named by ``TPU_NAME`` (empty: the TPU attached to this VM).
     """
     if name not in STRATEGIES:
         raise UserInputError(f"unknown strategy {name!r}; choose one of: {', '.join(STRATEGIES)}")
@@ -55,6 +56,19 @@ def make_strategy(name="default"):
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices)
+    if name == "tpu":
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+                tpu=os.environ.get("TPU_NAME", "")
+            )
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+        except (ValueError, RuntimeError, tf.errors.OpError) as err:
+            raise UserInputError(
+                f"--strategy tpu found no TPU ({str(err).splitlines()[0]}); set TPU_NAME or "
+                "run on a TPU VM"
+            ) from None
+        return tf.distribute.TPUStrategy(resolver)
     if "TF_CONFIG" not in os.environ:
         raise UserInputError(
             "--strategy multiworker needs TF_CONFIG describing the cluster and this worker's "
