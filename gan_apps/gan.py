@@ -38,6 +38,16 @@ def replica_scale(loss):
     return loss if replicas == 1 else loss / replicas
 
 
+def critic_chunks(batch, index, n_critic):
+    """Rows ``index, index + n_critic, ...`` of ``batch`` (a tensor, a tuple/list of tensors,
+    or None): the minibatch of critic update ``index`` within one training step."""
+    if batch is None or n_critic == 1:
+        return batch
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(critic_chunks(b, index, n_critic) for b in batch)
+    return batch[index::n_critic]
+
+
 def step_logs(metrics):
     """The ``train_step`` return value: each tracker's result by name.
 
@@ -67,9 +77,14 @@ def gradient_norm(grads, optimizer):
 class GAN(keras.Model):
     """A generator and a discriminator trained adversarially with ``fit``.
 
-    Each ``fit`` step updates the discriminator once on a fresh real batch; the generator
-    is updated on every ``n_critic``-th step (Arjovsky et al. 2017, Algorithm 1;
-    Gulrajani et al. 2017, Algorithm 1), so each critic update sees new real data.
+    Each ``fit`` step is one round of Arjovsky et al. 2017, Algorithm 1 (Gulrajani et al.
+    2017, Algorithm 1): ``n_critic`` discriminator updates, each on its own real minibatch,
+    then one generator update. A step's batch holds the ``n_critic`` minibatches
+    interleaved: critic update i uses rows i, i + n_critic, i + 2 n_critic, ... (see
+    :func:`critic_chunks`), so feed batches of ``n_critic`` x the critic batch size.
+    Interleaving keeps ``tf.distribute`` exact: each replica's share of the batch splits
+    into the replica's share of every minibatch. (No ``cond`` on a step counter: an
+    optimizer update inside control flow cannot synchronise replicas.)
 
     Args:
         generator: functional model ``z -> x``.
@@ -236,19 +251,11 @@ class GAN(keras.Model):
 
     def train_step(self, data):
         real, conditioning = self.unpack(data)
-        batch_size = ops.shape(real)[0]
-        self.discriminator_step(real, conditioning)
-        if self.n_critic == 1:
-            self.generator_step(batch_size, conditioning)
-        else:
-            # d_optimizer.iterations already counts this step's critic update.
-            due = ops.equal(self.d_optimizer.iterations % self.n_critic, 0)
-
-            def update_generator():
-                self.generator_step(batch_size, conditioning)
-                return ops.zeros(())
-
-            ops.cond(due, update_generator, lambda: ops.zeros(()))
+        for chunk in range(self.n_critic):
+            chunk_conditioning = critic_chunks(conditioning, chunk, self.n_critic)
+            self.discriminator_step(critic_chunks(real, chunk, self.n_critic), chunk_conditioning)
+        batch_size = ops.shape(critic_chunks(real, 0, self.n_critic))[0]
+        self.generator_step(batch_size, chunk_conditioning)
         return step_logs(self.metrics)
 
     def discriminator_logits(self, x, conditioning, training=True):

@@ -78,7 +78,8 @@ def train(
 
     Args mirror ``gan-apps train``. ``steps`` is steps per epoch (default: one pass over
     the data); ``epochs`` the total number of epochs, counted across resumes.
-    ``eval_every`` evaluates every so many epochs (0 turns it off; default 5 on digits
+    One step is one generator update; with ``n_critic`` > 1 it consumes ``n_critic``
+    minibatches (one per critic update). ``eval_every`` evaluates every so many epochs (0 turns it off; default 5 on digits
     with the digits features, 1 on mixtures, off elsewhere) and keeps the best generator
     by FID (images) or high-quality fraction (mixtures) in ``best_generator.keras``.
     ``ema`` (a decay such as 0.999) keeps a moving average of the generator's weights,
@@ -142,12 +143,6 @@ def train(
 
     strategy = runtime.configure(strategy=strategy, precision=precision,
                                  deterministic=deterministic, seed=seed)
-    dataset = data_lib.load_dataset(
-        data, resolution=resolution, channels=config["channels"],
-        batch_size=config["batch_size"], split="train", seed=seed, data_dir=data_dir,
-        with_labels=needs_labels,
-    )
-    steps_per_epoch = steps or int(dataset.cardinality())
     with strategy.scope():
         network = presets.build_model(
             model, data_kind=info.kind, arch=arch, resolution=resolution,
@@ -157,6 +152,14 @@ def train(
             jit_compile=True if jit else "auto", steps_per_execution=steps_per_execution,
         )
         averager = gan_callbacks.ExponentialMovingAverage(network, ema) if ema else None
+    # One fit step makes n_critic critic updates, each on its own minibatch of batch_size.
+    critic_updates = getattr(network, "n_critic", 1)
+    dataset = data_lib.load_dataset(
+        data, resolution=resolution, channels=config["channels"],
+        batch_size=config["batch_size"] * critic_updates, split="train", seed=seed,
+        data_dir=data_dir, with_labels=needs_labels,
+    )
+    steps_per_epoch = steps or int(dataset.cardinality())
     spec = network.latent_spec()
     config["latent_dim"] = spec[0]["dim"]
     config["latent_spec"] = spec

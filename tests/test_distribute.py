@@ -20,7 +20,6 @@ SCRIPT = textwrap.dedent(
     from gan_apps.models.presets import build_gan
 
     preset, extra_gp = sys.argv[1], sys.argv[2] == "gp"
-    images, _ = data.load_arrays("digits", resolution=8, num_examples=32)
     results = {}
     for name in ("default", "mirrored"):
         strategy = runtime.make_strategy(name)
@@ -31,7 +30,10 @@ SCRIPT = textwrap.dedent(
             # Plain SGD: Adam's first steps divide by |g| and magnify round-off.
             gan.compile(g_optimizer=keras.optimizers.SGD(0.05),
                         d_optimizer=keras.optimizers.SGD(0.05))
-        dataset = tf.data.Dataset.from_tensor_slices(images).batch(8, drop_remainder=True)
+        # Two steps; each step holds n_critic interleaved minibatches of 8.
+        images, _ = data.load_arrays("digits", resolution=8, num_examples=16 * gan.n_critic)
+        dataset = tf.data.Dataset.from_tensor_slices(images).batch(8 * gan.n_critic,
+                                                                   drop_remainder=True)
         history = gan.fit(dataset, epochs=1, verbose=0)
         results[name] = {
             "replicas": strategy.num_replicas_in_sync,
@@ -43,7 +45,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("preset,extra", [("dcgan", "none"), ("dcgan", "gp")])
+@pytest.mark.parametrize("preset,extra", [("dcgan", "gp"), ("wgan_gp", "none")])
 def test_mirrored_two_replicas_equal_one_device(tmp_path, preset, extra):
     script = tmp_path / "run.py"
     script.write_text(SCRIPT)

@@ -6,6 +6,7 @@ import pytest
 from sklearn.decomposition import PCA
 
 from gan_apps import data as data_lib
+from gan_apps import gan as gan_lib
 from gan_apps import penalties
 from gan_apps.evaluation.frechet import frechet_distance
 from gan_apps.evaluation.modes import mixture_mode_stats
@@ -38,11 +39,32 @@ def test_train_step_moves_both_networks_and_logs():
     assert 0.0 < history.history["d_real"][0] < 1.0  # a probability for the sigmoid family
 
 
-def test_generator_updates_every_n_critic_steps():
+def test_each_step_makes_n_critic_updates_on_interleaved_minibatches():
     gan = tiny_gan(objective="wasserstein", n_critic=3)
-    gan.fit(points(64 * 7), batch_size=64, epochs=1, verbose=0)
-    assert int(gan.d_optimizer.iterations) == 7
-    assert int(gan.g_optimizer.iterations) == 2  # after critic steps 3 and 6
+    seen = []
+    original = gan.discriminator_step
+
+    def recording_step(real, conditioning=None):
+        seen.append(real)
+        return original(real, conditioning)
+
+    gan.discriminator_step = recording_step
+    gan.run_eagerly = True
+    data = points(3 * 4 * 2)
+    gan.fit(data, batch_size=12, epochs=1, verbose=0, shuffle=False)
+    assert int(gan.d_optimizer.iterations) == 6 and int(gan.g_optimizer.iterations) == 2
+    # Step 1 got rows 0..11: critic update i saw rows i, i + 3, i + 6, i + 9.
+    for i in range(3):
+        np.testing.assert_array_equal(np.asarray(seen[i]), data[i:12:3])
+
+
+def test_critic_chunks_split_tuples_and_pass_none():
+    batch = np.arange(10)
+    assert gan_lib.critic_chunks(None, 0, 2) is None
+    images, labels = gan_lib.critic_chunks((batch, batch * 10), 1, 2)
+    np.testing.assert_array_equal(images, [1, 3, 5, 7, 9])
+    np.testing.assert_array_equal(labels, [10, 30, 50, 70, 90])
+    assert gan_lib.critic_chunks(batch, 0, 1) is batch
 
 
 def test_penalties_and_objective_metrics_are_logged():

@@ -23,7 +23,7 @@ SCRIPT = textwrap.dedent(
     class KillAt(keras.callbacks.Callback):
         # SIGKILL this process after global step ``kill_at``: no cleanup, no final save.
         def on_train_batch_end(self, batch, logs=None):
-            if kill_at and int(self.model.d_optimizer.iterations.numpy()) == kill_at:
+            if kill_at and int(self.model.g_optimizer.iterations.numpy()) == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
 
     generation.train(model=model, data="digits", out=out, epochs=3, steps=4, batch_size=16,

@@ -67,10 +67,11 @@ def mixtures(args):
             for seed in seeds:
                 keras.utils.set_random_seed(seed)
                 gan = build_gan(name, data_kind="points", seed=seed)
-                steps = args.generator_steps * gan.n_critic
-                dataset = data_lib.load_dataset(data, batch_size=args.batch_size, seed=seed)
+                # One fit step: n_critic critic updates (a minibatch each), one generator update.
+                dataset = data_lib.load_dataset(data, batch_size=args.batch_size * gan.n_critic,
+                                                seed=seed)
                 t0 = time.time()
-                gan.fit(dataset.repeat(), steps_per_epoch=steps, epochs=1, verbose=0)
+                gan.fit(dataset.repeat(), steps_per_epoch=args.generator_steps, epochs=1, verbose=0)
                 seconds.append(time.time() - t0)
                 samples = np.asarray(gan.generate(EVAL_SAMPLES))
                 stats = mixture_mode_stats(samples, mixture.centers, mixture.std)
@@ -89,7 +90,8 @@ def mixtures(args):
             f"--generator-steps {args.generator_steps} --batch-size {args.batch_size}`  ",
             f"Machine: {machine()}. Total wall time {time.time() - started:.0f} s.  ",
             f"Protocol: each preset's MLP pair (3x128, 2-D latent), {args.generator_steps} generator "
-            f"updates at batch {args.batch_size} (n_critic x as many critic updates), "
+            f"updates at batch {args.batch_size} (n_critic critic updates per generator update, "
+            "each on its own minibatch), "
             f"then {EVAL_SAMPLES} samples; a mode is captured with >= 20 samples within "
             "3 sigma; high quality = within 3 sigma of any mode. Mean ± std over seeds "
             f"{args.seeds}.",
@@ -113,20 +115,6 @@ class _BatchClock(keras.callbacks.Callback):
         self.times.append(time.perf_counter())
 
 
-def _throughput(gan, images, steps, repeats, warmup=5):
-    """Median images/s over ``repeats`` fits, timed between batch ends after ``warmup``
-    batches, so tracing, compilation and fit's own start-up are not counted."""
-    dataset = tf.data.Dataset.from_tensor_slices(images).batch(64, drop_remainder=True)
-    dataset = dataset.cache().repeat().prefetch(tf.data.AUTOTUNE)
-    clock = _BatchClock()
-    rates = []
-    for _ in range(repeats):
-        gan.fit(dataset, steps_per_epoch=steps + warmup, epochs=1, verbose=0, callbacks=[clock])
-        times = clock.times[warmup - 1:]
-        rates.append((len(times) - 1) * 64 / (times[-1] - times[0]))
-    return statistics.median(rates)
-
-
 SPEED_CONFIGS = {
     # name: (precision, jit, steps_per_execution)
     "float32": ("float32", False, 1),
@@ -147,7 +135,10 @@ def speed_one(args):
 
     precision, jit, spe = SPEED_CONFIGS[args.config]
     runtime.configure(precision=precision, seed=0)
-    dataset = data_lib.load_dataset("digits", resolution=32, batch_size=64, seed=0)
+    gan = build_gan(args.preset, resolution=32, channels=1, width=args.width, seed=0,
+                    jit_compile=True if jit else False, steps_per_execution=spe)
+    per_step = 64 * gan.n_critic  # real images one step consumes (64 per critic update)
+    dataset = data_lib.load_dataset("digits", resolution=32, batch_size=per_step, seed=0)
     stream = dataset.repeat()
     # The input pipeline alone: batches/s of the same tf.data pipeline, nothing trained.
     iterator = iter(stream)
@@ -156,9 +147,7 @@ def speed_one(args):
     t0 = time.perf_counter()
     for _ in range(args.steps * 4):
         next(iterator)
-    input_rate = args.steps * 4 * 64 / (time.perf_counter() - t0)
-    gan = build_gan(args.preset, resolution=32, channels=1, width=args.width, seed=0,
-                    jit_compile=True if jit else False, steps_per_execution=spe)
+    input_rate = args.steps * 4 * per_step / (time.perf_counter() - t0)
     clock = _BatchClock()
     rates = []
     warmup = 2 * spe + 5
@@ -166,7 +155,7 @@ def speed_one(args):
         gan.fit(stream, steps_per_epoch=args.steps + warmup, epochs=1, verbose=0, callbacks=[clock])
         # With steps_per_execution N the callback fires every N steps.
         times = clock.times[warmup // spe:]
-        rates.append((len(times) - 1) * spe * 64 / (times[-1] - times[0]))
+        rates.append((len(times) - 1) * spe * per_step / (times[-1] - times[0]))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     gpu_peak = None
     if tf.config.list_physical_devices("GPU"):
@@ -213,7 +202,8 @@ def speed(args):
             "mixed_bfloat16; mixed_float16 (loss-scaled); spe8 (`--steps-per-execution 8`). "
             "Input pipeline: images/s of the same tf.data pipeline iterated alone. Peak memory: "
             "the process's maximum resident set (TensorFlow's runtime included), per configuration. "
-            "images/s counts real images consumed (one critic update per batch).",
+            "images/s counts real images consumed (64 per critic update; wgan_gp makes 5 "
+            "critic updates and one generator update per step).",
             "",
             f"| preset | {' | '.join(f'images/s {c}' for c in configs)} | input pipeline images/s "
             f"| peak RSS MB ({' / '.join(configs)}) |",
@@ -267,7 +257,8 @@ def digits(args):
         for seed in seeds:
             keras.utils.set_random_seed(seed)
             gan = build_gan(name, resolution=32, channels=1, width=args.width, seed=seed)
-            dataset = data_lib.load_dataset("digits", resolution=32, batch_size=64, seed=seed)
+            per_step = 64 * gan.n_critic  # a minibatch of 64 per critic update
+            dataset = data_lib.load_dataset("digits", resolution=32, batch_size=per_step, seed=seed)
             z = np.random.default_rng(seed).normal(size=(args.samples, gan.latent_dim)).astype("float32")
 
             def evaluate(generator, names=("fid",)):
@@ -279,7 +270,7 @@ def digits(args):
             gan.fit(dataset.repeat(), steps_per_epoch=args.steps, epochs=1, verbose=0,
                     callbacks=[clock])
             times = clock.times[5:]
-            rates.append((len(times) - 1) * 64 / (times[-1] - times[0]))
+            rates.append((len(times) - 1) * per_step / (times[-1] - times[0]))
             hit = next(((step, secs) for step, secs, m in clock.trace if m["fid"] <= args.target_fid), None)
             reached.append(hit)
             results.append(evaluate(gan.generator, metric_names))
@@ -304,7 +295,8 @@ def digits(args):
             f"--target-fid {args.target_fid}`  ",
             f"Machine: {machine()}. Total wall time {time.time() - started:.0f} s.  ",
             f"Protocol: each preset (DCGAN networks, width {args.width}) trained {args.steps} "
-            f"steps at batch 64 on the digits train split at 32x32; {args.samples} samples "
+            f"generator updates (n_critic critic updates each) at batch 64 on the digits train "
+            f"split at 32x32; {args.samples} samples "
             "against the 360 held-out test digits on the shipped digits-CNN features "
             "(real-data floor: FID 7.6, KID -1.7, precision 0.92, recall 0.89, see below). "
             "Artifacts: energy above an 8x8 bottleneck relative to real digits (1 = as real). "
