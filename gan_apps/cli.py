@@ -11,6 +11,7 @@ import os
 import sys
 
 PRESETS = ("dcgan", "lsgan", "fgan", "wgan", "wgan_gp", "sngan")
+FAMILY = ("cgan", "acgan", "infogan", "unrolled", "gmmn", "mmdgan", "vae")
 EXIT_USER_ERROR = 2
 
 
@@ -59,12 +60,33 @@ def _positive_float(text):
     return value
 
 
+def add_runtime_arguments(parser):
+    """Flags every training command shares: devices, precision, XLA, determinism, NaN policy."""
+    parser.add_argument("--strategy", default="default",
+                        choices=("default", "mirrored", "multiworker", "tpu"),
+                        help="tf.distribute strategy: one device, all local devices, the "
+                             "workers in TF_CONFIG, or a TPU (default: one device)")
+    parser.add_argument("--precision", default="float32",
+                        choices=("float32", "mixed_float16", "mixed_bfloat16"),
+                        help="compute precision; mixed_float16 adds loss scaling (default float32)")
+    parser.add_argument("--jit", action="store_true", help="compile the train step with XLA")
+    parser.add_argument("--steps-per-execution", type=_positive_int, default=1, metavar="N",
+                        help="train steps per call into the compiled graph (default 1)")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="bit-identical runs and resumes (TensorFlow op determinism)")
+    parser.add_argument("--on-nan", default="stop", choices=("stop", "rollback"),
+                        help="at a NaN/Inf loss: stop keeping the last checkpoint, or roll back "
+                             "to it with halved learning rates (default stop)")
+
+
 def build_parser():
     parser = _Parser(prog="gan-apps", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    train = sub.add_parser("train", help="train a GAN preset with model.fit")
-    train.add_argument("--model", default="dcgan", help=f"preset: {', '.join(PRESETS)} (default dcgan)")
+    train = sub.add_parser("train", help="train a model of the GAN family with model.fit")
+    train.add_argument("--model", default="dcgan",
+                       help=f"preset: {', '.join(PRESETS)}; or family member: {', '.join(FAMILY)} "
+                            "(default dcgan)")
     train.add_argument("--data", default="digits",
                        help="digits, ring8, grid25, tfds:NAME[/CONFIG] or folder:PATH (default digits)")
     train.add_argument("--arch", default="dcgan", choices=("dcgan", "resnet"),
@@ -88,7 +110,7 @@ def build_parser():
                        help="orthogonal regularization of G (BigGAN uses 1e-4)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--data-dir", help="TFDS data_dir holding prepared datasets")
-    train.add_argument("--jit", action="store_true", help="compile the train step with XLA")
+    add_runtime_arguments(train)
     train.add_argument("--eval-every", type=int, metavar="N",
                        help="evaluate every N epochs, 0 = off (default 5 on digits, 1 on mixtures)")
 
@@ -127,7 +149,217 @@ def build_parser():
 # its pipeline module lazily (so --help and flag errors never load TensorFlow) and runs
 # the chosen action.
 
+def _run_translate(args):
+    from gan_apps.pipelines import translation
+
+    if args.action == "train":
+        out = translation.train(
+            data=args.data, out=args.out, epochs=args.epochs, decay_epochs=args.decay_epochs,
+            steps=args.steps, batch_size=args.batch_size, crop_size=args.crop_size,
+            load_size=args.load_size, channels=args.channels, ngf=args.ngf, ndf=args.ndf,
+            n_blocks=args.blocks, objective=args.objective, cycle_weight=args.cycle_weight,
+            identity_weight=args.identity_weight, pool_size=args.pool_size,
+            learning_rate=args.lr, seed=args.seed, data_dir=args.data_dir,
+        )
+        print(f"run folder: {out}")
+    elif args.action == "apply":
+        written = translation.apply(args.run_dir, direction=args.direction, input=args.input,
+                                    output=args.output)
+        print(f"wrote {len(written)} image(s) to {args.output}")
+    elif args.action == "evaluate":
+        from gan_apps.evaluation.report import format_table
+
+        print(format_table(translation.evaluate(args.run_dir, extractor=args.extractor,
+                                                inception_weights=args.inception_weights)))
+    else:
+        print(translation.export(args.run_dir, output=args.output))
+
+
+def _add_translate_parser(sub):
+    p = sub.add_parser("translate", help="unpaired image-to-image translation (CycleGAN)")
+    actions = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    train = actions.add_parser("train", help="train a CycleGAN on two unpaired domains")
+    train.add_argument("--data", default="photos:tone",
+                       help="photos:tone, folder:DIR_A,DIR_B or tfds:cycle_gan/NAME "
+                            "(default photos:tone)")
+    train.add_argument("--out", help="run folder (default runs/cyclegan-DATA); an existing run resumes")
+    train.add_argument("--epochs", type=int, help="epochs at a constant learning rate "
+                                                  "(default 100; 3 on photos:tone)")
+    train.add_argument("--decay-epochs", type=int, help="epochs of linear decay to zero "
+                                                        "(default 100; 3 on photos:tone)")
+    train.add_argument("--steps", type=_positive_int, help="cap on steps per epoch "
+                                                           "(default max(|A|, |B|) / batch)")
+    train.add_argument("--batch-size", type=_positive_int, default=1)
+    train.add_argument("--crop-size", type=_positive_int, help="training crop (default 256; 64 on photos:tone)")
+    train.add_argument("--load-size", type=_positive_int, help="resize before the crop (default 286/256 x crop)")
+    train.add_argument("--channels", type=int, choices=(1, 3), help="convert both domains to 1 or 3 channels")
+    train.add_argument("--ngf", type=_positive_int, help="generator width (default 64; 32 on photos:tone)")
+    train.add_argument("--ndf", type=_positive_int, default=64, help="discriminator width (default 64)")
+    train.add_argument("--blocks", type=_positive_int, help="residual blocks (default 6 up to 128 px, else 9)")
+    train.add_argument("--objective", default="least_squares", help="adversarial objective (default least_squares)")
+    train.add_argument("--cycle-weight", type=float, default=10.0, help="lambda (default 10)")
+    train.add_argument("--identity-weight", type=float, default=0.5,
+                       help="identity loss weight as a fraction of lambda (default 0.5; 0 = off)")
+    train.add_argument("--pool-size", type=int, default=50, help="image pool per domain (default 50)")
+    train.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (default 2e-4)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--data-dir", help="TFDS data_dir holding prepared cycle_gan sets")
+    apply = actions.add_parser("apply", help="translate an image file or a folder of images")
+    apply.add_argument("run_dir")
+    apply.add_argument("--direction", choices=("a2b", "b2a"), default="a2b")
+    apply.add_argument("--input", required=True, help="image file or folder")
+    apply.add_argument("--output", required=True, help="folder for the translated PNGs")
+    evaluate = actions.add_parser("evaluate", help="known-answer error (photos:tone) and FID; "
+                                                   "writes RUN/metrics.json")
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("--extractor", choices=("digits", "inception"),
+                          help="features for FID (default: none, known-answer error only)")
+    evaluate.add_argument("--inception-weights", help="local InceptionV3 weights file for the standard FID")
+    export = actions.add_parser("export", help="SavedModel with a2b (serving_default) and b2a signatures")
+    export.add_argument("run_dir")
+    export.add_argument("--output", help="export folder (default RUN/export)")
+    p.set_defaults(handler=_run_translate)
+
+
+def _run_recover(args):
+    from gan_apps.errors import UserInputError
+    from gan_apps.pipelines import recovery
+
+    common = dict(generator=args.generator, operator=args.operator, noise=args.noise,
+                  input=args.input, num=args.num, restarts=args.restarts, steps=args.steps,
+                  penalty=args.penalty, seed=args.seed, reference=args.reference)
+    if args.action == "run":
+        try:
+            measurements = int(args.measurements)
+        except ValueError:
+            raise UserInputError(f"--measurements must be an integer, got {args.measurements!r}") from None
+        result = recovery.run(measurements=measurements, output=args.output, **common)
+        for name, (mean, stderr) in result["errors"].items():
+            print(f"{name}: per-pixel error {mean:.4f} ± {stderr:.4f}")
+        print(f"grid (truth, {result['lasso_basis']} Lasso, ours): {result['grid']}")
+        return
+    try:
+        measurements = [int(m) for m in args.measurements.split(",") if m.strip()]
+    except ValueError:
+        raise UserInputError(
+            f"--measurements takes comma-separated integers, got {args.measurements!r}"
+        ) from None
+    result = recovery.sweep(measurements=measurements, draws=args.draws, out=args.out, **common)
+    print(recovery.format_table(result["rows"]))
+    print(f"wrote recovery_sweep.json, .md and .png to {result['out']}")
+
+
+def _add_recover_parser(sub):
+    p = sub.add_parser("recover", help="compressed sensing with a generative prior (Bora et al. 2017)")
+    actions = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    run_p = actions.add_parser("run", help="recover signals; grid PNG (truth, Lasso, ours) and errors")
+    sweep_p = actions.add_parser("sweep", help="error vs number of measurements, ours and baselines")
+    for action, measurements in ((run_p, "50"), (sweep_p, "10,25,50,100,200")):
+        action.add_argument("--generator", required=True,
+                            help="run folder (kind gan or vae) or SavedModel export folder")
+        action.add_argument("--operator", default="gaussian",
+                            help="gaussian, inpaint-random, inpaint-block or superres (default gaussian)")
+        action.add_argument("--measurements", default=measurements,
+                            help=f"number of measurements m (default {measurements})")
+        action.add_argument("--noise", type=float, default=0.1,
+                            help="noise level: per-measurement std is NOISE/sqrt(m) (default 0.1)")
+        action.add_argument("--input", default="digits",
+                            help="digits (held-out 8x8 digits), an image file or a folder (default digits)")
+        action.add_argument("--num", type=int, default=16 if action is run_p else 100,
+                            help="signals to recover (default 16 for run, 100 for sweep)")
+        action.add_argument("--restarts", type=int, default=10, help="random restarts (default 10)")
+        action.add_argument("--steps", type=int, default=300, help="Adam steps on z (default 300)")
+        action.add_argument("--penalty", type=float, default=0.1, help="lambda on ||z||^2 (default 0.1)")
+        action.add_argument("--reference", help="data source of the baselines' training images "
+                                                "(default: the generator's training data)")
+        action.add_argument("--seed", type=int, default=0)
+    run_p.add_argument("--output", help="grid PNG path (default GENERATOR/recover_OP_mM.png)")
+    sweep_p.add_argument("--draws", type=int, default=5,
+                         help="operator draws per m, each measuring an equal share of the signals (default 5)")
+    sweep_p.add_argument("--out", help="folder for the table and plot (default: the generator's folder)")
+    p.set_defaults(handler=_run_recover)
+
+
+def _run_super_resolve(args):
+    from gan_apps.pipelines import super_resolution
+
+    if args.action == "train":
+        out = super_resolution.train(
+            scale=args.scale, data=args.data, out=args.out, model=args.model,
+            init_from=args.init_from, epochs=args.epochs, steps=args.steps,
+            batch_size=args.batch_size, patch_size=args.patch_size, blocks=args.blocks,
+            filters=args.filters, batch_norm=not args.no_batch_norm, learning_rate=args.lr,
+            degradation=args.degradation, objective=args.objective,
+            adversarial_weight=args.adversarial_weight, vgg_weights=args.vgg_weights,
+            channels=args.channels, seed=args.seed, data_dir=args.data_dir,
+        )
+        print(f"run folder: {out}")
+    elif args.action == "apply":
+        written = super_resolution.apply(args.run_dir, input=args.input, output=args.output,
+                                         tile=args.tile, overlap=args.overlap)
+        print(f"wrote {len(written)} image(s) to {args.output}")
+    elif args.action == "evaluate":
+        results = super_resolution.evaluate(args.run_dir, data=args.data, data_dir=args.data_dir,
+                                            max_images=args.max_images)
+        print(f"{results['images']} images of {results['data']}, x{results['scale']}, "
+              f"{results['degradation']} LR; Y channel, border {results['scale']}")
+        for name in (n for n, v in results.items() if isinstance(v, dict)):
+            print(f"{name:10s} PSNR {results[name]['psnr']:.2f} dB  SSIM {results[name]['ssim']:.4f}")
+    else:
+        print(super_resolution.export(args.run_dir, output=args.output))
+
+
+def _add_super_resolve_parser(sub):
+    p = sub.add_parser("super-resolve", help="single-image super-resolution (SRResNet / SRGAN)")
+    actions = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    train = actions.add_parser("train", help="train SRResNet (pixel loss) or SRGAN on HR images")
+    train.add_argument("--scale", type=int, default=4, help="upscaling factor 2, 3 or 4 (default 4)")
+    train.add_argument("--data", default="photos",
+                       help="photos, folder:PATH of HR images or tfds:div2k/CONFIG (default photos)")
+    train.add_argument("--out", help="run folder (default runs/MODEL-xSCALE); an existing run resumes")
+    train.add_argument("--model", choices=("srresnet", "srgan"), default="srresnet")
+    train.add_argument("--init-from", metavar="RUN", help="start the generator from a finished run "
+                                                          "(SRGAN fine-tuning from SRResNet)")
+    train.add_argument("--epochs", type=_positive_int, help="total epochs (default 10)")
+    train.add_argument("--steps", type=_positive_int, help="steps per epoch (default 100)")
+    train.add_argument("--batch-size", type=_positive_int, help="patches per batch (default 16)")
+    train.add_argument("--patch-size", type=_positive_int, help="HR patch size (default 96)")
+    train.add_argument("--blocks", type=_positive_int, help="residual blocks (default 16)")
+    train.add_argument("--filters", type=_positive_int, help="feature maps (default 64)")
+    train.add_argument("--no-batch-norm", action="store_true", help="drop BN from the generator")
+    train.add_argument("--lr", type=float, help="Adam learning rate (default 1e-4)")
+    train.add_argument("--degradation", default="matlab_bicubic",
+                       help="LR degradation: matlab_bicubic (default), cv2_cubic, area, or "
+                            "dataset (div2k's own LR images)")
+    train.add_argument("--objective", default="non_saturating", help="SRGAN adversarial objective")
+    train.add_argument("--adversarial-weight", type=float, default=1e-3,
+                       help="SRGAN adversarial loss weight (default 1e-3)")
+    train.add_argument("--vgg-weights", help="local VGG19 (no top) weights file: VGG54 content loss")
+    train.add_argument("--channels", type=int, choices=(1, 3), default=3)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--data-dir", help="TFDS data_dir holding a prepared div2k")
+    apply = actions.add_parser("apply", help="upscale an image file or a folder of images")
+    apply.add_argument("run_dir")
+    apply.add_argument("--input", required=True, help="image file or folder")
+    apply.add_argument("--output", required=True, help="folder for the upscaled PNGs")
+    apply.add_argument("--tile", type=_positive_int, default=128, help="LR tile size (default 128)")
+    apply.add_argument("--overlap", type=int, help="LR context per tile side (default: the "
+                                                   "network's receptive radius, seamless)")
+    evaluate = actions.add_parser("evaluate", help="Y-channel PSNR/SSIM vs bicubic; writes RUN/metrics.json")
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("--data", help="HR images (default: the run's data, held-out split)")
+    evaluate.add_argument("--data-dir", help="TFDS data_dir holding a prepared div2k")
+    evaluate.add_argument("--max-images", type=_positive_int)
+    export = actions.add_parser("export", help="SavedModel: lr uint8 -> hr uint8")
+    export.add_argument("run_dir")
+    export.add_argument("--output", help="export folder (default RUN/export)")
+    p.set_defaults(handler=_run_super_resolve)
+
+
 PIPELINE_PARSERS = (
+    _add_translate_parser,
+    _add_recover_parser,
+    _add_super_resolve_parser,
 )
 
 
@@ -144,7 +376,10 @@ def run(args):
             steps=args.steps, batch_size=args.batch_size, resolution=args.resolution,
             channels=args.channels, latent_dim=args.latent_dim, width=args.width,
             objective=args.objective, divergence=args.divergence, coding=args.coding,
-            ema=args.ema, ortho_reg=args.ortho_reg, seed=args.seed, data_dir=args.data_dir, jit=args.jit, eval_every=args.eval_every,
+            ema=args.ema, ortho_reg=args.ortho_reg, seed=args.seed, data_dir=args.data_dir,
+            jit=args.jit, eval_every=args.eval_every, strategy=args.strategy,
+            precision=args.precision, deterministic=args.deterministic,
+            steps_per_execution=args.steps_per_execution, on_nan=args.on_nan,
         )
         print(f"run folder: {out}")
     elif args.command == "sample":

@@ -74,10 +74,10 @@ PRESETS = {
 }
 
 
-# Members of the family whose training step differs in kind from the plain GAN's:
-# name -> (module under gan_apps.models, builder, description). Builders follow one
-# signature: build_x(*, data_kind, resolution, channels, num_classes, latent_dim, width,
-# objective, seed, jit_compile, **options) and return a compiled model.
+# Members of the family whose training step differs in kind from the plain GAN's
+# (filled in below FamilyEntry). Builders follow one signature: build_x(*, data_kind,
+# resolution, channels, num_classes, latent_dim, width, objective, seed, jit_compile,
+# **options) and return a compiled model.
 FAMILY = {}
 
 
@@ -154,6 +154,29 @@ class FamilyEntry:
     description: str
     needs_labels: bool = False
     data_kinds: tuple = ("image", "points")
+
+
+FAMILY.update({
+    e.name: e
+    for e in (
+        FamilyEntry("cgan", "conditional", "build_conditional",
+                    "conditional GAN, projection discriminator (Mirza & Osindero 2014; "
+                    "Miyato & Koyama 2018)", needs_labels=True, data_kinds=("image",)),
+        FamilyEntry("acgan", "acgan", "build_acgan",
+                    "AC-GAN, auxiliary classifier (Odena et al. 2017)", needs_labels=True,
+                    data_kinds=("image",)),
+        FamilyEntry("infogan", "infogan", "build_infogan",
+                    "InfoGAN, latent codes and a Q head (Chen et al. 2016)", data_kinds=("image",)),
+        FamilyEntry("unrolled", "unrolled", "build_unrolled_gan",
+                    "unrolled GAN, k look-ahead critic steps (Metz et al. 2016)"),
+        FamilyEntry("gmmn", "mmd", "build_gmmn",
+                    "GMMN, MMD with a mixture of RBF kernels (Li et al. 2015)"),
+        FamilyEntry("mmdgan", "mmd", "build_mmd_gan",
+                    "MMD-GAN, learned kernel (Li et al. 2017)"),
+        FamilyEntry("vae", "vae", "build_vae",
+                    "variational autoencoder (Kingma & Welling 2013)", data_kinds=("image",)),
+    )
+})
 
 
 def build_gan(

@@ -1,0 +1,225 @@
+"""Compressed sensing with a generative prior (Bora et al. 2017): operators, recovery, baselines, CLI."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+from sklearn.linear_model import Lasso
+
+from gan_apps import cli, runs
+from gan_apps.errors import UserInputError
+from gan_apps.export import export_generator
+from gan_apps.models.vae import mlp_decoder
+from gan_apps.pipelines import recovery
+from gan_apps.pipelines import recovery_baselines as baselines
+
+SHAPE = (8, 8, 1)
+LATENT = 4
+
+
+@pytest.fixture(scope="module")
+def decoder():
+    keras.utils.set_random_seed(0)
+    return mlp_decoder(LATENT, 8, 1, hidden=(16,), seed=0)
+
+
+@pytest.fixture(scope="module")
+def prior(decoder):
+    return recovery.Prior(lambda z: decoder(z, training=False), LATENT, SHAPE, "gan", {"data": "digits"})
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, decoder):
+    path = tmp_path_factory.mktemp("run")
+    runs.save_model(decoder, str(path / "generator.keras"))
+    runs.write_json(str(path / "config.json"),
+                    {"kind": "vae", "data": "digits", "resolution": 8, "channels": 1,
+                     "latent_spec": [{"name": "z", "kind": "normal", "dim": LATENT}]})
+    return str(path)
+
+
+@pytest.mark.parametrize("name,m", [("gaussian", 20), ("inpaint-random", 30),
+                                    ("inpaint-block", 48), ("superres", 16), ("superres", 4)])
+def test_operator_shape_and_adjoint(name, m):
+    rng = np.random.default_rng(0)
+    op = recovery.make_operator(name, SHAPE, m, rng)
+    x = rng.normal(size=(3, 64)).astype(np.float32)
+    y = rng.normal(size=(3, m)).astype(np.float32)
+    ax = np.asarray(op.forward(x))
+    assert ax.shape == (3, m)
+    aty = op.adjoint(y)
+    assert aty.shape == (3, 64)
+    # <A x, y> = <x, A^T y>, and both agree with the dense matrix.
+    np.testing.assert_allclose(np.sum(ax * y, axis=1), np.sum(x * aty, axis=1), rtol=1e-4, atol=1e-4)
+    matrix = op.as_matrix()
+    np.testing.assert_allclose(ax, x @ matrix.T, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(aty, y @ matrix, rtol=1e-4, atol=1e-5)
+
+
+def test_operator_structure():
+    rng = np.random.default_rng(1)
+    gauss = recovery.make_operator("gaussian", SHAPE, 16, rng)
+    # Entries N(0, 1/m): E ||A x||^2 = ||x||^2.
+    assert np.var(gauss.matrix) * 16 == pytest.approx(1.0, rel=0.1)
+    block = recovery.make_operator("inpaint-block", SHAPE, 48, rng)
+    hidden = np.setdiff1d(np.arange(64), block.kept)
+    assert sorted({i // 8 for i in hidden}) == [2, 3, 4, 5] and sorted({i % 8 for i in hidden}) == [2, 3, 4, 5]
+    sr = recovery.make_operator("superres", SHAPE, 16, rng)
+    image = np.arange(64, dtype=np.float32).reshape(1, 64)
+    assert np.asarray(sr.forward(image))[0, 0] == pytest.approx(np.mean([0, 1, 8, 9]))
+    noisy = gauss.measure(np.zeros((2000, 64), np.float32), 0.5, rng)
+    assert noisy.std() == pytest.approx(0.5 / np.sqrt(16), rel=0.05)
+
+
+@pytest.mark.parametrize("name,m", [("gaussian", 0), ("gaussian", 65), ("superres", 20),
+                                    ("inpaint-block", 50), ("wavelet", 10)])
+def test_bad_operator_settings_are_user_errors(name, m):
+    with pytest.raises(UserInputError):
+        recovery.make_operator(name, SHAPE, m, np.random.default_rng(0))
+
+
+def test_noise_free_recovery_from_the_true_latent_is_exact(prior):
+    rng = np.random.default_rng(2)
+    z0 = rng.normal(size=(5, LATENT)).astype(np.float32)
+    truth = np.asarray(prior.signals(z0))
+    op = recovery.make_operator("gaussian", SHAPE, 30, rng)
+    y = op.measure(truth, 0.0, rng)
+    initial = rng.normal(size=(5, 3, LATENT)).astype(np.float32)
+    initial[:, 1] = z0
+    # Adam normalises even a round-off gradient to a step of ~lr, so keep lr small here.
+    result = recovery.recover(prior, op, y, initial=initial, steps=5, penalty=0.0, learning_rate=1e-5)
+    assert np.max(recovery.per_signal_error(result["signals"], truth)) < 1e-6
+    assert np.max(result["measurement_error"]) < 1e-5
+
+
+def test_batched_restarts_match_a_loop(prior):
+    rng = np.random.default_rng(3)
+    truth = np.asarray(prior.signals(rng.normal(size=(3, LATENT)).astype(np.float32)))
+    op = recovery.make_operator("gaussian", SHAPE, 12, rng)
+    y = op.measure(truth, 0.1, rng)
+    initial = rng.normal(size=(3, 4, LATENT)).astype(np.float32)
+    batched = recovery.recover(prior, op, y, initial=initial, steps=30)
+    for s in range(3):
+        for r in range(4):
+            single = recovery.recover(prior, op, y[s:s + 1], initial=initial[s:s + 1, r:r + 1], steps=30)
+            assert single["all_errors"][0, 0] == pytest.approx(batched["all_errors"][s, r], rel=1e-4, abs=1e-6)
+    best = np.argmin(batched["all_errors"], axis=1)
+    np.testing.assert_array_equal(batched["measurement_error"], batched["all_errors"][np.arange(3), best])
+
+
+def test_recovery_improves_on_the_starting_point(prior):
+    rng = np.random.default_rng(4)
+    truth = np.asarray(prior.signals(rng.normal(size=(4, LATENT)).astype(np.float32)))
+    op = recovery.make_operator("gaussian", SHAPE, 16, rng)
+    y = op.measure(truth, 0.01, rng)
+    start = recovery.recover(prior, op, y, restarts=4, steps=1, learning_rate=1e-6)
+    end = recovery.recover(prior, op, y, restarts=4, steps=200)
+    assert np.mean(end["measurement_error"]) < 0.2 * np.mean(start["measurement_error"])
+
+
+def test_lars_lasso_matches_coordinate_descent_at_tight_tolerance():
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(20, 64)) / np.sqrt(20)
+    y = a @ np.where(rng.uniform(size=64) < 0.1, rng.normal(size=64), 0.0) + 0.01 * rng.normal(size=20)
+    alpha = 0.01
+    alphas, coefs = baselines.lasso_path(a, y, alpha)
+    ours = baselines.coefs_at(alphas, coefs, alpha)
+    reference = Lasso(alpha=alpha, fit_intercept=False, tol=1e-12, max_iter=200_000).fit(a, y).coef_
+    np.testing.assert_allclose(ours, reference, atol=1e-6)
+
+
+def test_dct_basis_is_orthonormal_and_smooth_first():
+    phi = baselines.basis_matrix("dct", SHAPE)
+    np.testing.assert_allclose(phi.T @ phi, np.eye(64), atol=1e-12)
+    np.testing.assert_allclose(phi[:, 0], np.full(64, 1 / 8), atol=1e-12)
+
+
+def test_gaussian_mmse_matches_information_form():
+    rng = np.random.default_rng(6)
+    train = rng.normal(size=(500, 64)) @ rng.normal(size=(64, 64)) * 0.1 + 0.5
+    prior = baselines.GaussianPrior.fit(train)
+    op = recovery.make_operator("gaussian", SHAPE, 10, rng)
+    y = op.measure(train[:3].astype(np.float32), 0.2, rng)
+    got = prior.mmse(op, y, 0.2)
+    a, s2 = op.as_matrix(), 0.2**2 / 10
+    precision = np.linalg.inv(prior.covariance)
+    posterior = np.linalg.inv(precision + a.T @ a / s2)
+    expected = (posterior @ (precision @ prior.mean[:, None] + a.T @ y.T.astype(np.float64) / s2)).T
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_lasso_weight_choice_prefers_the_best_validation_alpha():
+    rng = np.random.default_rng(7)
+    op = recovery.make_operator("gaussian", SHAPE, 64, rng)
+    signals = np.clip(rng.normal(0.3, 0.3, size=(5, 64)), 0, 1)
+    chosen = baselines.fit_lasso([(op, signals)], 0.0, rng, bases=("pixel",))
+    # m = n without noise: the smallest weight recovers best.
+    assert chosen.alpha == baselines.ALPHA_GRID[0]
+    y = op.measure(signals, 0.0, rng)
+    error = np.mean((chosen.estimate(op, y) - signals) ** 2)
+    assert error == pytest.approx(chosen.validation_error, rel=1e-6) and error < 0.01
+
+
+def test_load_prior_from_run_folder_and_export(run_dir, decoder, tmp_path):
+    from_run = recovery.load_prior(run_dir)
+    assert (from_run.kind, from_run.latent_dim, from_run.shape) == ("vae", LATENT, SHAPE)
+    export_dir = export_generator(decoder, str(tmp_path / "export"))
+    from_export = recovery.load_prior(export_dir)
+    assert (from_export.latent_dim, from_export.shape) == (LATENT, SHAPE)
+    rng = np.random.default_rng(8)
+    op = recovery.make_operator("gaussian", SHAPE, 8, rng)
+    y = op.measure(np.asarray(from_run.signals(rng.normal(size=(2, LATENT)).astype(np.float32))), 0.0, rng)
+    initial = rng.normal(size=(2, 2, LATENT)).astype(np.float32)
+    a = recovery.recover(from_run, op, y, initial=initial, steps=10)
+    b = recovery.recover(from_export, op, y, initial=initial, steps=10)
+    np.testing.assert_allclose(a["signals"], b["signals"], atol=1e-4)
+
+
+def test_load_signals_rejects_a_size_mismatch(tmp_path):
+    from gan_apps.images import write_png
+
+    write_png(str(tmp_path / "x.png"), np.zeros((16, 16), np.uint8))
+    with pytest.raises(UserInputError, match="generator outputs 8x8"):
+        recovery.load_signals(str(tmp_path / "x.png"), SHAPE, 1)
+    with pytest.raises(UserInputError, match="8x8x1"):
+        recovery.load_signals("digits", (16, 16, 1), 1)
+
+
+def test_cli_run_and_sweep(run_dir, tmp_path, capsys):
+    grid = str(tmp_path / "grid.png")
+    code = cli.main(["recover", "run", "--generator", run_dir, "--measurements", "20", "--num", "3",
+                     "--restarts", "2", "--steps", "5", "--output", grid])
+    assert code == 0 and os.path.isfile(grid)
+    assert "ours: per-pixel error" in capsys.readouterr().out
+    out = str(tmp_path / "sweep")
+    code = cli.main(["recover", "sweep", "--generator", run_dir, "--measurements", "5,10", "--num", "4",
+                     "--draws", "2", "--restarts", "2", "--steps", "5", "--out", out])
+    assert code == 0
+    with open(os.path.join(out, "recovery_sweep.json")) as f:
+        result = json.load(f)
+    assert [row["m"] for row in result["rows"]] == [5, 10]
+    assert {"ours", "lasso-pixel", "lasso-dct", "gaussian-mmse", "mean"} <= set(result["rows"][0])
+    assert all(os.path.isfile(os.path.join(out, f)) for f in ("recovery_sweep.md", "recovery_sweep.png"))
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--measurements", "65"], "from 1 to n = 64"),
+    (["--measurements", "0"], "from 1 to n = 64"),
+    (["--noise", "-0.1"], "noise level must be >= 0"),
+    (["--operator", "fourier"], "unknown operator"),
+])
+def test_cli_bad_input_exits_2(run_dir, flags, message, capsys):
+    code = cli.main(["recover", "run", "--generator", run_dir, "--num", "2", "--steps", "1", *flags])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_generator_size_mismatch_exits_2(tmp_path, capsys):
+    path = tmp_path / "big"
+    runs.save_model(mlp_decoder(LATENT, 16, 1, hidden=(4,)), str(path / "generator.keras"))
+    runs.write_json(str(path / "config.json"), {"kind": "gan", "data": "digits"})
+    assert cli.main(["recover", "run", "--generator", str(path), "--steps", "1"]) == 2
+    assert "8x8x1" in capsys.readouterr().err
