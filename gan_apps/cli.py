@@ -399,7 +399,10 @@ def run(args):
 
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help (0) or a bad flag (2): return the code in-process
+        return exit_.code
     from gan_apps.callbacks import NonFiniteLossError
     from gan_apps.errors import UserInputError
 

@@ -80,37 +80,6 @@ def test_points_run_draws_scatter_plots(tmp_path):
     assert os.path.exists(os.path.join(run, "samples", "epoch_0001.png"))
 
 
-def exit_code(argv):
-    """main() returns the code; argparse flag errors raise SystemExit with it."""
-    try:
-        return main(argv)
-    except SystemExit as stop:
-        return stop.code
-
-
-@pytest.mark.parametrize(
-    "argv, message",
-    [
-        (["train", "--model", "stylegan"], "unknown model"),
-        (["train", "--data", "mnist"], "unknown data source"),
-        (["train", "--data", "folder:/no/such/folder"], "does not exist"),
-        (["train", "--epochs", "0"], "positive integer"),
-        (["train", "--resolution", "33"], "resolution"),
-        (["train", "--divergence", "kl"], "--divergence"),
-        (["sample", "/no/such/run"], "does not exist"),
-        (["export", "."], "not a gan-apps run folder"),
-        (["evaluate", "/no/such/run"], "does not exist"),
-    ],
-)
-def test_user_errors_exit_2_with_one_line(argv, message, capsys, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    assert exit_code(argv) == 2
-    err = capsys.readouterr().err
-    assert message.lower() in err.lower(), err
-    assert len(err.strip().splitlines()) == 1, err
-    assert "Traceback" not in err
-
-
 def test_changed_settings_do_not_overwrite_a_run(trained_run, capsys):
     before = os.path.getmtime(os.path.join(trained_run, "generator.keras"))
     code = main(["train", "--data", "digits", "--out", trained_run, "--model", "lsgan", *TINY])

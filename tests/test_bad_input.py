@@ -1,0 +1,165 @@
+"""Every command with bad arguments or bad data: exit code 2, one line on stderr without a
+traceback, and the run folder it was pointed at left exactly as it was."""
+
+import hashlib
+import os
+
+import numpy as np
+import pytest
+
+from gan_apps.cli import main
+
+TINY = ["--resolution", "8", "--width", "4", "--batch-size", "16", "--steps", "2",
+        "--eval-every", "0", "--seed", "0"]
+
+
+def _snapshot(folder):
+    """Hash of every file under ``folder`` (path -> sha256)."""
+    digests = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                digests[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
+    return digests
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("bad") / "run")
+    assert main(["train", "--data", "digits", "--out", folder, "--epochs", "1", *TINY]) == 0
+    return folder
+
+
+@pytest.fixture(scope="module")
+def data_folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    empty = root / "empty"
+    empty.mkdir()
+    corrupt = root / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "a.png").write_bytes(b"not a png at all")
+    (corrupt / "b.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    a_file = root / "file.txt"
+    a_file.write_text("x")
+    return {"empty": str(empty), "corrupt": str(corrupt), "file": str(a_file)}
+
+
+def _expect_user_error(argv, fragment, capsys):
+    capsys.readouterr()
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, (argv, err)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert fragment.lower() in err.lower(), err
+
+
+TRAIN_CASES = [
+    (["--model", "stylegan9"], "unknown model"),
+    (["--data", "mnist"], "unknown data source"),
+    (["--data", "folder:/no/such/folder"], "does not exist"),
+    (["--data", "tfds:no_such_dataset_xyz"], "no_such_dataset_xyz"),
+    (["--resolution", "4"], "resolution"),
+    (["--resolution", "33"], "resolution"),
+    (["--batch-size", "0"], "positive integer"),
+    (["--epochs", "-3"], "positive integer"),
+    (["--channels", "2"], "invalid choice"),
+    (["--ema", "1.5"], "between 0 and 1"),
+    (["--ortho-reg", "-1"], ">= 0"),
+    (["--objective", "f:banana"], "banana"),
+    (["--divergence", "kl"], "--divergence only applies"),
+    (["--model", "cgan", "--data", "ring8"], "needs labelled data"),
+    (["--model", "vae", "--data", "ring8"], "does not train on points"),
+    (["--strategy", "multiworker"], "TF_CONFIG"),
+    (["--precision", "float8"], "invalid choice"),
+    (["--on-nan", "ignore"], "invalid choice"),
+    (["--steps-per-execution", "0"], "positive integer"),
+]
+
+
+@pytest.mark.parametrize("extra,fragment", TRAIN_CASES)
+def test_train_rejects_bad_arguments(extra, fragment, capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    out = str(tmp_path / "never")
+    base = ["train", "--data", "digits", "--out", out, "--epochs", "1", *TINY]
+    _expect_user_error(base + extra, fragment, capsys)
+    assert not os.path.exists(os.path.join(out, "generator.keras"))
+
+
+@pytest.mark.parametrize("which,fragment", [("empty", "contains no files"), ("corrupt", "could be decoded"),
+                                            ("file", "is a file")])
+def test_train_rejects_bad_data_folders(which, fragment, data_folders, capsys, tmp_path):
+    argv = ["train", "--data", f"folder:{data_folders[which]}", "--out", str(tmp_path / "r"),
+            "--epochs", "1", *TINY]
+    _expect_user_error(argv, fragment, capsys)
+
+
+def test_unwritable_output_folder(data_folders, capsys):
+    # A path below a regular file can never be created, even by root.
+    out = os.path.join(data_folders["file"], "run")
+    _expect_user_error(["train", "--data", "digits", "--out", out, "--epochs", "1", *TINY],
+                       "cannot write", capsys)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
+def test_read_only_output_folder(tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        _expect_user_error(["train", "--data", "digits", "--out", str(locked / "run"),
+                            "--epochs", "1", *TINY], "cannot write", capsys)
+    finally:
+        locked.chmod(0o755)
+
+
+def _run_cases(run):
+    return [
+        (["train", "--data", "digits", "--out", run, "--epochs", "2", *TINY[:-4], "--width", "8",
+          "--eval-every", "0", "--seed", "0"], "different settings"),
+        (["sample", run, "--label", "3"], "unconditional"),
+        (["sample", run, "--num", "0"], "positive integer"),
+        (["sample", run, "--truncation", "-1"], "> 0"),
+        (["evaluate", run, "--metrics", "fid,beauty"], "unknown metric"),
+        (["evaluate", run, "--samples", "1"], "--samples"),
+        (["evaluate", run, "--extractor", "inception", "--inception-weights", "/no/such.h5"],
+         "no/such.h5"),
+        (["recover", "run", "--generator", run, "--operator", "fourier"], "fourier"),
+        (["recover", "run", "--generator", run, "--measurements", "0"], "measurements"),
+        (["recover", "run", "--generator", run, "--measurements", "65"], "measurements"),
+        (["recover", "run", "--generator", run, "--noise", "-0.1"], "noise"),
+    ]
+
+
+def test_commands_on_a_run_fail_cleanly_and_leave_it_unchanged(run, capsys):
+    before = _snapshot(run)
+    for argv, fragment in _run_cases(run):
+        _expect_user_error(argv, fragment, capsys)
+        assert _snapshot(run) == before, argv
+
+
+@pytest.mark.parametrize("command", [["sample"], ["evaluate"], ["export"]])
+def test_commands_refuse_folders_that_are_not_runs(command, data_folders, tmp_path, capsys):
+    _expect_user_error([*command, str(tmp_path / "missing")], "does not exist", capsys)
+    _expect_user_error([*command, data_folders["corrupt"]], "not a gan-apps run", capsys)
+
+
+def test_recover_refuses_a_generator_of_the_wrong_size(tmp_path, capsys):
+    run16 = str(tmp_path / "run16")
+    argv = ["train", "--data", "digits", "--out", run16, "--epochs", "1", *TINY]
+    argv[argv.index("--resolution") + 1] = "16"
+    assert main(argv) == 0
+    before = _snapshot(run16)
+    _expect_user_error(["recover", "run", "--generator", run16], "8x8", capsys)
+    assert _snapshot(run16) == before
+
+
+def test_sample_images_are_finite(run, tmp_path):
+    # The run the failures above left alone still works.
+    out = str(tmp_path / "grid.png")
+    assert main(["sample", run, "--num", "4", "--output", out]) == 0
+    import cv2
+
+    assert np.isfinite(cv2.imread(out)).all()
