@@ -129,8 +129,9 @@ def build_parser():
                                             "(images) or modes,fid,kid,pr,dc,diversity (points)")
     evaluate.add_argument("--samples", type=_positive_int, help="generated samples (default 1000 "
                                                                 "images, 2500 points)")
-    evaluate.add_argument("--extractor", default="digits", choices=("digits", "inception"),
-                          help="image features (default digits)")
+    evaluate.add_argument("--extractor", choices=("digits", "inception"),
+                          help="image features (default digits for generation runs; translation "
+                               "runs report FID only when given one)")
     evaluate.add_argument("--inception-weights", help="local InceptionV3 weights file for the standard FID")
     evaluate.add_argument("--best", action="store_true", help="evaluate best_generator.keras")
     evaluate.add_argument("--seed", type=int, default=0)
@@ -356,10 +357,122 @@ def _add_super_resolve_parser(sub):
     p.set_defaults(handler=_run_super_resolve)
 
 
+def _run_adversarial(args):
+    from gan_apps.pipelines import adversarial
+
+    if args.action == "train-gan":
+        result = adversarial.train_gan(
+            data=args.data, out=args.out, epochs=args.epochs, steps=args.steps,
+            batch_size=args.batch_size, resolution=args.resolution, width=args.width,
+            objective=args.objective, seed=args.seed, samples=args.samples,
+        )
+        print(f"auxiliary accuracy: real test {result['aux_accuracy_real']:.3f}, "
+              f"generated {result['aux_accuracy_generated']:.3f}; FID {result['fid']:.2f}")
+    elif args.action == "train-classifier":
+        config = adversarial.train_classifier(
+            data=args.data, out=args.out, architecture=args.arch, adversarial=args.adversarial,
+            split=args.split, resolution=args.resolution, width=args.width, epochs=args.epochs,
+            batch_size=args.batch_size, learning_rate=args.lr, pgd_eps=args.pgd_eps,
+            pgd_steps=args.pgd_steps, seed=args.seed,
+        )
+        print(f"test accuracy {config['test_accuracy']:.3f}; under PGD (eps {args.pgd_eps:g}) "
+              f"{config['pgd_test_accuracy']:.3f}; classifier folder: {args.out}")
+    elif args.action == "attack":
+        metrics = adversarial.attack(
+            args.run_dir, classifier=args.classifier, source=args.source, target=args.target,
+            num=args.num, evaluator=args.evaluator, steps=args.steps, learning_rate=args.lr,
+            lambda1=args.lambda1, lambda2=args.lambda2, eps=args.eps, noise=args.noise,
+            seed=args.seed, out=args.out,
+        )
+        valid = f", validity {metrics['validity']:.3f}" if "validity" in metrics else ""
+        print(f"success {metrics['success_rate']:.3f}, auxiliary keeps source "
+              f"{metrics['aux_keeps_source']:.3f}{valid}, mean latent L2 "
+              f"{metrics['mean_latent_l2']:.3f}; wrote {metrics['out']}")
+    else:
+        results = adversarial.evaluate(
+            args.run_dir, classifiers=args.classifier, evaluator=args.evaluator, pairs=args.pairs,
+            num=args.num, steps=args.steps, learning_rate=args.lr, lambda1=args.lambda1,
+            lambda2=args.lambda2, eps=args.eps, noise=args.noise, pgd_eps=args.pgd_eps,
+            pgd_steps=args.pgd_steps, seed=args.seed, out=args.out,
+        )
+        print(adversarial.format_evaluation(results))
+
+
+def _add_adversarial_parser(sub):
+    p = sub.add_parser("adversarial", help="unrestricted adversarial examples from an AC-GAN "
+                                           "(Song et al. 2018)")
+    actions = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    gan = actions.add_parser("train-gan", help="train the AC-GAN (WGAN-GP); report auxiliary "
+                                               "accuracy and FID")
+    gan.add_argument("--data", default="digits", help="labelled data source (default digits)")
+    gan.add_argument("--out", help="run folder (default runs/acgan-DATA); an existing run resumes")
+    gan.add_argument("--epochs", type=_positive_int, help="total epochs (default 60)")
+    gan.add_argument("--steps", type=_positive_int, help="steps per epoch (default: one pass)")
+    gan.add_argument("--batch-size", type=_positive_int)
+    gan.add_argument("--resolution", type=_positive_int, default=32, help="image size (default 32)")
+    gan.add_argument("--width", type=_positive_int, help="network width (default 32)")
+    gan.add_argument("--objective", default="wasserstein",
+                     help="AC-GAN objective (default wasserstein: WGAN-GP; or non_saturating, hinge, ...)")
+    gan.add_argument("--samples", type=_positive_int, default=1000,
+                     help="generated images for the report (default 1000)")
+    gan.add_argument("--seed", type=int, default=0)
+    clf = actions.add_parser("train-classifier", help="train a classifier to attack (plain or "
+                                                      "PGD-trained) or the evaluator")
+    clf.add_argument("--data", default="digits")
+    clf.add_argument("--out", required=True, help="classifier folder")
+    clf.add_argument("--arch", default="cnn", choices=("cnn", "strided"),
+                     help="cnn (to attack) or strided (the independent evaluator) (default cnn)")
+    clf.add_argument("--adversarial", choices=("pgd",), help="PGD adversarial training (Madry et al. 2018)")
+    clf.add_argument("--split", choices=("train", "half-a", "half-b"),
+                     help="digits train split or one half of it (default half-a for cnn, "
+                          "half-b for strided)")
+    clf.add_argument("--resolution", type=_positive_int, default=32, help="image size (default 32)")
+    clf.add_argument("--width", type=_positive_int, default=32)
+    clf.add_argument("--epochs", type=_positive_int, default=20)
+    clf.add_argument("--batch-size", type=_positive_int, default=64)
+    clf.add_argument("--lr", type=_positive_float, default=1e-3)
+    clf.add_argument("--pgd-eps", type=_positive_float, default=0.3,
+                     help="L-inf radius in [0, 1] pixel units (default 0.3 = 0.6 on [-1, 1])")
+    clf.add_argument("--pgd-steps", type=_positive_int, default=10, help="PGD steps (default 10)")
+    clf.add_argument("--seed", type=int, default=0)
+    attack = actions.add_parser("attack", help="batched latent search; grid PNG, .npz, metrics.json")
+    evaluate = actions.add_parser("evaluate", help="success and validity over class pairs, "
+                                                   "with the PGD baseline")
+    for action in (attack, evaluate):
+        action.add_argument("run_dir", help="AC-GAN run folder")
+        action.add_argument("--evaluator", required=action is evaluate,
+                            help="independent evaluator classifier folder (validity)")
+        action.add_argument("-n", "--num", type=_positive_int, default=16 if action is attack else 20,
+                            help="examples (per pair for evaluate)")
+        action.add_argument("--steps", type=int, default=200, help="Adam steps on z (default 200)")
+        action.add_argument("--lr", type=_non_negative_float, default=0.01,
+                            help="Adam learning rate (default 0.01)")
+        action.add_argument("--lambda1", type=_non_negative_float, default=100.0)
+        action.add_argument("--lambda2", type=_non_negative_float, default=100.0)
+        action.add_argument("--eps", type=_non_negative_float, default=0.1,
+                            help="soft radius of the latent search (default 0.1)")
+        action.add_argument("--noise", type=_non_negative_float, default=0.0,
+                            help="noise-augmented attack amplitude on [-1, 1] images (default 0: off)")
+        action.add_argument("--seed", type=int, default=0)
+    attack.add_argument("--classifier", required=True, help="classifier folder to attack")
+    attack.add_argument("--source", type=int, required=True)
+    attack.add_argument("--target", type=int, help="target class (omit: untargeted)")
+    attack.add_argument("--out", help="output folder (default RUN/attack_S_to_T)")
+    evaluate.add_argument("--classifier", action="append", required=True,
+                          help="classifier folder to attack (repeat for several)")
+    evaluate.add_argument("--pairs", default="all", help="all or S:T,S:T (default all 90)")
+    evaluate.add_argument("--pgd-eps", type=_positive_float, default=0.3,
+                          help="PGD baseline radius in [0, 1] pixel units (default 0.3)")
+    evaluate.add_argument("--pgd-steps", type=_positive_int, default=40)
+    evaluate.add_argument("--out", help="folder for adversarial_eval.json (default RUN)")
+    p.set_defaults(handler=_run_adversarial)
+
+
 PIPELINE_PARSERS = (
     _add_translate_parser,
     _add_recover_parser,
     _add_super_resolve_parser,
+    _add_adversarial_parser,
 )
 
 
@@ -388,10 +501,21 @@ def run(args):
     elif args.command == "evaluate":
         from gan_apps.evaluation.report import format_table
 
-        results = generation.evaluate(
-            args.run_dir, metrics=args.metrics, samples=args.samples, extractor=args.extractor,
-            inception_weights=args.inception_weights, seed=args.seed, use_best=args.best,
-        )
+        from gan_apps import runs
+
+        # One evaluate command for every kind of run folder: the pipelines measure their own.
+        kind = runs.read_config(args.run_dir).get("kind")
+        if kind == "translation":
+            from gan_apps.pipelines import translation
+
+            results = translation.evaluate(args.run_dir, extractor=args.extractor,
+                                           inception_weights=args.inception_weights)
+        else:
+            results = generation.evaluate(
+                args.run_dir, metrics=args.metrics, samples=args.samples,
+                extractor=args.extractor or "digits", inception_weights=args.inception_weights,
+                seed=args.seed, use_best=args.best,
+            )
         print(format_table(results))
     elif args.command == "export":
         print(generation.export(args.run_dir, output=args.output))

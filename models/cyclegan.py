@@ -1,0 +1,470 @@
+"""CycleGAN (Zhu et al. 2017): ResNet generators, 70x70 PatchGAN, image pool, cycle training.
+
+Recipe of the paper (Sec. 4 and 7.1) and the authors' reference code: least-squares
+adversarial loss, cycle-consistency L1 with lambda = 10, identity L1 with weight
+0.5 * lambda, discriminators trained on a history of 50 generated images per domain
+(Shrivastava et al. 2017), Adam 2e-4 with beta1 = 0.5, constant learning rate then a
+linear decay to zero.
+
+Naming: ``generator_ab`` is G: A -> B, ``generator_ba`` is F: B -> A; ``discriminator_a``
+judges domain A images (real a vs F(b)), ``discriminator_b`` judges domain B images
+(real b vs G(a)), the paper's D_X and D_Y.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from gan_apps import objectives
+from gan_apps.gan import gradient_norm, replica_scale
+
+STRIDE = 4  # the generator downsamples twice by 2
+MIN_APPLY_SIZE = 8  # below this the innermost feature map is too small to reflect-pad
+INIT_STD = 0.02  # reference code: init_type "normal", init_gain 0.02
+
+
+@keras.saving.register_keras_serializable(package="gan_apps")
+class ReflectionPadding2D(keras.layers.Layer):
+    """Pad height and width by ``padding`` pixels with mirror reflection (no edge repeat)."""
+
+    def __init__(self, padding=1, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = int(padding)
+
+    def call(self, inputs):
+        p = self.padding
+        return tf.pad(inputs, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        grow = lambda d: None if d is None else d + 2 * self.padding  # noqa: E731
+        return (n, grow(h), grow(w), c)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding}
+
+
+def _instance_norm():
+    # Instance norm without affine parameters, as the reference code's InstanceNorm2d.
+    return keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, center=False, scale=False)
+
+
+class _Init:
+    """N(0, 0.02) initializers with a distinct seed per layer (None: unseeded)."""
+
+    def __init__(self, seed):
+        self.seed = seed
+        self.count = 0
+
+    def __call__(self):
+        self.count += 1
+        seed = None if self.seed is None else self.seed * 1000 + self.count
+        return keras.initializers.RandomNormal(0.0, INIT_STD, seed=seed)
+
+
+def _check_channels(channels):
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+
+
+def _residual_block(x, width, init):
+    y = ReflectionPadding2D(1)(x)
+    y = keras.layers.Conv2D(width, 3, kernel_initializer=init())(y)
+    y = keras.layers.ReLU()(_instance_norm()(y))
+    y = ReflectionPadding2D(1)(y)
+    y = keras.layers.Conv2D(width, 3, kernel_initializer=init())(y)
+    y = _instance_norm()(y)
+    return keras.layers.Add()([x, y])
+
+
+def resnet_generator(channels=3, ngf=64, n_blocks=9, seed=None, name="generator"):
+    """ResNet generator of Zhu et al. 2017, Sec. 7.2 (after Johnson et al. 2016).
+
+    c7s1-ngf, d(2 ngf), d(4 ngf), ``n_blocks`` x R(4 ngf), u(2 ngf), u(ngf), c7s1-C, tanh;
+    reflection padding and instance normalization. Fully convolutional: any height and
+    width that are multiples of 4 (and at least 8) map to the same size.
+
+    Args:
+        channels: image channels in and out (1 or 3).
+        ngf: width of the first layer (64 in the paper).
+        n_blocks: residual blocks: 6 for 128 px training images, 9 for 256 px.
+        seed: initializer seed.
+
+    Returns:
+        A functional model ``[B, H, W, C] in [-1, 1] -> [B, H, W, C] in [-1, 1]``.
+    """
+    _check_channels(channels)
+    init = _Init(seed)
+    inputs = keras.Input((None, None, channels), name="image")
+    x = ReflectionPadding2D(3)(inputs)
+    x = keras.layers.Conv2D(ngf, 7, kernel_initializer=init())(x)
+    x = keras.layers.ReLU()(_instance_norm()(x))
+    for multiple in (2, 4):
+        x = keras.layers.Conv2D(ngf * multiple, 3, strides=2, padding="same",
+                                kernel_initializer=init())(x)
+        x = keras.layers.ReLU()(_instance_norm()(x))
+    for _ in range(n_blocks):
+        x = _residual_block(x, ngf * 4, init)
+    for multiple in (2, 1):
+        x = keras.layers.Conv2DTranspose(ngf * multiple, 3, strides=2, padding="same",
+                                         kernel_initializer=init())(x)
+        x = keras.layers.ReLU()(_instance_norm()(x))
+    x = ReflectionPadding2D(3)(x)
+    x = keras.layers.Conv2D(channels, 7, kernel_initializer=init(), dtype="float32")(x)
+    outputs = keras.layers.Activation("tanh", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def patchgan_discriminator(channels=3, ndf=64, n_layers=3, seed=None, name="discriminator"):
+    """70x70 PatchGAN of Isola et al. 2017 used by Zhu et al. 2017, Sec. 7.2.
+
+    C64-C128-C256-C512 (4x4 convolutions, stride 2 except the last, instance norm from the
+    second, LeakyReLU 0.2), then a 4x4 convolution to one logit per patch. Padding 1 on every
+    convolution as the reference code, so each logit sees a 70x70 input patch.
+
+    Returns:
+        A functional model ``[B, H, W, C] -> [B, H', W', 1]`` logits (H, W >= 32).
+    """
+    _check_channels(channels)
+    init = _Init(seed)
+    inputs = keras.Input((None, None, channels), name="image")
+    x = inputs
+    for layer in range(n_layers + 1):
+        stride = 2 if layer < n_layers else 1
+        width = ndf * min(2 ** layer, 8)
+        x = keras.layers.ZeroPadding2D(1)(x)
+        x = keras.layers.Conv2D(width, 4, strides=stride, kernel_initializer=init())(x)
+        if layer > 0:
+            x = _instance_norm()(x)
+        x = keras.layers.LeakyReLU(0.2)(x)
+    x = keras.layers.ZeroPadding2D(1)(x)
+    outputs = keras.layers.Conv2D(1, 4, kernel_initializer=init(), dtype="float32")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def translate(generator, images):
+    """Run a fully convolutional generator on images of any size (float [-1, 1], NHWC).
+
+    Height and width are reflection-padded up to a multiple of the stride (4), then the
+    output is cropped back, so every input size returns the same size.
+    """
+    images = tf.convert_to_tensor(images, tf.float32)
+    height, width = tf.shape(images)[1], tf.shape(images)[2]
+    pad_h, pad_w = (-height) % STRIDE, (-width) % STRIDE
+    top, left = pad_h // 2, pad_w // 2
+    padded = tf.pad(images, [[0, 0], [top, pad_h - top], [left, pad_w - left], [0, 0]],
+                    mode="REFLECT")
+    out = tf.cast(generator(padded, training=False), tf.float32)
+    return out[:, top:top + height, left:left + width, :]
+
+
+@keras.saving.register_keras_serializable(package="gan_apps")
+class ImagePool(keras.layers.Layer):
+    """History of generated images for the discriminator (Shrivastava et al. 2017, Sec. 2.3).
+
+    As the reference code of Zhu et al. 2017: until the pool holds ``pool_size`` images each
+    new image is stored and returned; once full, each new image is, with probability 0.5,
+    swapped for a random stored one (the stored one is returned, the new one takes its
+    place), else returned as is. The buffer and the count are non-trainable variables, so a
+    checkpoint holds the pool.
+
+    Args:
+        pool_size: images kept (50 in the paper); 0 passes images through.
+        image_shape: (H, W, C) of the images (the training crop).
+    """
+
+    def __init__(self, pool_size=50, image_shape=(256, 256, 3), **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size = int(pool_size)
+        self.image_shape = tuple(int(d) for d in image_shape)
+        self.images = self.add_weight(
+            shape=(max(self.pool_size, 1), *self.image_shape), initializer="zeros",
+            trainable=False, name="images",
+        )
+        self.count = self.add_weight(shape=(), initializer="zeros", dtype="int32",
+                                     trainable=False, name="count")
+        self.built = True
+
+    def query(self, images, seed_generator):
+        """Return a batch for the discriminator and update the pool (one image at a time)."""
+        images = ops.cast(ops.stop_gradient(images), "float32")
+        if self.pool_size == 0:
+            return images
+        batch = images.shape[0]
+        coins = keras.random.uniform((batch,), seed=seed_generator)
+        slots = keras.random.randint((batch,), 0, self.pool_size, seed=seed_generator)
+        buffer, count = self.images.value, self.count.value
+        outputs = []
+        for i in range(batch):
+            image = images[i]
+            filling = count < self.pool_size
+            swap = tf.logical_and(tf.logical_not(filling), coins[i] > 0.5)
+            slot = tf.where(filling, count, slots[i])
+            returned = tf.where(swap, buffer[slot], image)
+            stored = tf.logical_or(filling, swap)
+            buffer = tf.where(
+                stored,
+                tf.tensor_scatter_nd_update(buffer, tf.reshape(slot, (1, 1)), image[None]),
+                buffer,
+            )
+            count = count + tf.cast(filling, "int32")
+            outputs.append(returned)
+        self.images.assign(buffer)
+        self.count.assign(count)
+        return tf.stack(outputs)
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": self.pool_size,
+                "image_shape": list(self.image_shape)}
+
+
+@keras.saving.register_keras_serializable(package="gan_apps")
+class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Constant rate for ``constant_steps`` optimizer steps, then linear decay to 0 over
+    ``decay_steps`` (Zhu et al. 2017, Sec. 7.1: 100 epochs constant, 100 decaying)."""
+
+    def __init__(self, initial_learning_rate=2e-4, constant_steps=0, decay_steps=0):
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.constant_steps = int(constant_steps)
+        self.decay_steps = int(decay_steps)
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        if self.decay_steps == 0:
+            return ops.full((), self.initial_learning_rate, "float32")
+        progress = (step - self.constant_steps) / self.decay_steps
+        return self.initial_learning_rate * ops.clip(1.0 - progress, 0.0, 1.0)
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "constant_steps": self.constant_steps, "decay_steps": self.decay_steps}
+
+
+def adam(learning_rate):
+    """Adam with beta1 = 0.5, beta2 = 0.999 (Zhu et al. 2017, Sec. 7.1)."""
+    return keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.999)
+
+
+# Zhu et al. 2017, Sec. 4: G minimises E[(D(G(x)) - 1)^2], twice the least-squares
+# generator loss of Mao et al. (eq. 2, with its 1/2). D's loss there, halved "to slow
+# down D", is exactly Mao's 1/2-weighted discriminator loss, so it needs no factor.
+ADVERSARIAL_WEIGHTS = {"least_squares": 2.0}
+
+
+@keras.saving.register_keras_serializable(package="gan_apps")
+class CycleGAN(keras.Model):
+    """Unpaired translation with two generators and two discriminators (Zhu et al. 2017).
+
+    Full objective (eq. 3, plus the identity term of Sec. 5.2):
+    L = L_GAN(G, D_B) + L_GAN(F, D_A) + lambda (|F(G(a)) - a|_1 + |G(F(b)) - b|_1)
+        + identity_weight * lambda (|G(b) - b|_1 + |F(a) - a|_1),
+    the L1 terms as per-pixel means. Each ``fit`` step updates both generators on one
+    batch (a, b), then both discriminators on real images and pooled fakes from that step.
+    Two optimizers as in the reference code: one over G and F, one over D_A and D_B.
+
+    Args:
+        generator_ab, generator_ba: G: A -> B and F: B -> A.
+        discriminator_a, discriminator_b: logits for domain A and domain B images.
+        objective: a name from :mod:`gan_apps.objectives` (least squares by default).
+        objective_options: keyword options for :func:`gan_apps.objectives.get`.
+        cycle_weight: lambda (10).
+        identity_weight: the identity term's weight as a fraction of lambda (0.5; 0 = off).
+        pool_size: generated images kept per domain for the discriminators (50).
+        image_shape: (H, W, C) of training crops (sizes the pools).
+        seed: seed of the model's SeedGenerator (pool draws).
+    """
+
+    def __init__(self, generator_ab, generator_ba, discriminator_a, discriminator_b,
+                 objective="least_squares", objective_options=None, cycle_weight=10.0,
+                 identity_weight=0.5, pool_size=50, image_shape=(256, 256, 3), seed=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.generator_ab = generator_ab
+        self.generator_ba = generator_ba
+        self.discriminator_a = discriminator_a
+        self.discriminator_b = discriminator_b
+        self.objective_name = objective if isinstance(objective, str) else objective.name
+        self.objective_options = dict(objective_options or {})
+        self.objective = objectives.get(objective, **self.objective_options)
+        self.adversarial_weight = ADVERSARIAL_WEIGHTS.get(self.objective_name, 1.0)
+        self.cycle_weight = float(cycle_weight)
+        self.identity_weight = float(identity_weight)
+        self.pool_size = int(pool_size)
+        self.image_shape = tuple(int(d) for d in image_shape)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.pool_a = ImagePool(self.pool_size, self.image_shape, name="pool_a")
+        self.pool_b = ImagePool(self.pool_size, self.image_shape, name="pool_b")
+        names = ("g_loss", "gan_ab", "gan_ba", "cycle_a", "cycle_b", "identity_a",
+                 "identity_b", "d_a_loss", "d_b_loss", "d_a_real", "d_a_fake", "d_b_real",
+                 "d_b_fake", "g_grad_norm", "d_grad_norm")
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+        self.built = True
+
+    # --- keras plumbing ----------------------------------------------------------------
+
+    def call(self, images, training=False):
+        return self.generator_ab(images, training=training)
+
+    def compile(self, g_optimizer, d_optimizer, **kwargs):
+        """One optimizer over both generators, one over both discriminators; built now."""
+        super().compile(optimizer=None, **kwargs)
+        if g_optimizer is d_optimizer:
+            raise ValueError("the generators and the discriminators need separate optimizers")
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        self.g_optimizer.build(self.generator_variables())
+        self.d_optimizer.build(self.discriminator_variables())
+
+    def generator_variables(self):
+        return self.generator_ab.trainable_variables + self.generator_ba.trainable_variables
+
+    def discriminator_variables(self):
+        return self.discriminator_a.trainable_variables + self.discriminator_b.trainable_variables
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def get_config(self):
+        config = super().get_config()
+        for key in ("generator_ab", "generator_ba", "discriminator_a", "discriminator_b"):
+            config[key] = keras.saving.serialize_keras_object(getattr(self, key))
+        config.update(objective=self.objective_name, objective_options=self.objective_options,
+                      cycle_weight=self.cycle_weight, identity_weight=self.identity_weight,
+                      pool_size=self.pool_size, image_shape=list(self.image_shape),
+                      seed=self.seed)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("generator_ab", "generator_ba", "discriminator_a", "discriminator_b"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+    def get_compile_config(self):
+        if not getattr(self, "g_optimizer", None):
+            return None
+        return {"g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
+                "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer)}
+
+    def compile_from_config(self, config):
+        self.compile(g_optimizer=keras.saving.deserialize_keras_object(config["g_optimizer"]),
+                     d_optimizer=keras.saving.deserialize_keras_object(config["d_optimizer"]))
+
+    def networks(self):
+        """The networks saved as ``NAME.keras`` at the end of training."""
+        return {"generator_ab": self.generator_ab, "generator_ba": self.generator_ba,
+                "discriminator_a": self.discriminator_a, "discriminator_b": self.discriminator_b}
+
+    def checkpoint_items(self):
+        """Networks, both optimizers (their iterations drive the schedule), pools, noise state."""
+        return {**self.networks(), "g_optimizer": self.g_optimizer,
+                "d_optimizer": self.d_optimizer, "pool_a": self.pool_a, "pool_b": self.pool_b,
+                "seed_state": self.seed_generator.state}
+
+    # --- losses -------------------------------------------------------------------------
+
+    def generator_losses(self, real_a, real_b, training=True):
+        """Every generator term of the full objective, and the fakes for the discriminators.
+
+        Returns:
+            (dict of named loss terms (unweighted L1 means and adversarial losses), fake_a, fake_b).
+        """
+        fake_b = self.generator_ab(real_a, training=training)
+        fake_a = self.generator_ba(real_b, training=training)
+        rec_a = self.generator_ba(fake_b, training=training)
+        rec_b = self.generator_ab(fake_a, training=training)
+        terms = {
+            "gan_ab": self.objective.g_loss(self.discriminator_b(fake_b, training=training)),
+            "gan_ba": self.objective.g_loss(self.discriminator_a(fake_a, training=training)),
+            "cycle_a": _l1(rec_a, real_a),
+            "cycle_b": _l1(rec_b, real_b),
+        }
+        if self.identity_weight > 0:
+            terms["identity_a"] = _l1(self.generator_ba(real_a, training=training), real_a)
+            terms["identity_b"] = _l1(self.generator_ab(real_b, training=training), real_b)
+        return terms, fake_a, fake_b
+
+    def total_generator_loss(self, terms):
+        """Weighted sum of :meth:`generator_losses` terms (eq. 3 and the identity term)."""
+        total = self.adversarial_weight * (terms["gan_ab"] + terms["gan_ba"])
+        total = total + self.cycle_weight * (terms["cycle_a"] + terms["cycle_b"])
+        if "identity_a" in terms:
+            weight = self.identity_weight * self.cycle_weight
+            total = total + weight * (terms["identity_a"] + terms["identity_b"])
+        return total
+
+    # --- training -----------------------------------------------------------------------
+
+    def train_step(self, data):
+        real_a, real_b = data
+        with tf.GradientTape() as tape:
+            terms, fake_a, fake_b = self.generator_losses(real_a, real_b)
+            g_loss = self.total_generator_loss(terms)
+            scaled = self.g_optimizer.scale_loss(replica_scale(g_loss))
+        variables = self.generator_variables()
+        grads = tape.gradient(scaled, variables)
+        self.g_optimizer.apply(grads, variables)
+        self.trackers["g_grad_norm"].update_state(gradient_norm(grads, self.g_optimizer))
+        self.trackers["g_loss"].update_state(g_loss)
+        for name, value in terms.items():
+            self.trackers[name].update_state(value)
+
+        pooled_a = self.pool_a.query(fake_a, self.seed_generator)
+        pooled_b = self.pool_b.query(fake_b, self.seed_generator)
+        with tf.GradientTape() as tape:
+            real_logits_a = self.discriminator_a(real_a, training=True)
+            fake_logits_a = self.discriminator_a(pooled_a, training=True)
+            real_logits_b = self.discriminator_b(real_b, training=True)
+            fake_logits_b = self.discriminator_b(pooled_b, training=True)
+            d_a = self.objective.d_loss(real_logits_a, fake_logits_a)
+            d_b = self.objective.d_loss(real_logits_b, fake_logits_b)
+            scaled = self.d_optimizer.scale_loss(replica_scale(d_a + d_b))
+        variables = self.discriminator_variables()
+        grads = tape.gradient(scaled, variables)
+        self.d_optimizer.apply(grads, variables)
+        self.trackers["d_grad_norm"].update_state(gradient_norm(grads, self.d_optimizer))
+        self.trackers["d_a_loss"].update_state(d_a)
+        self.trackers["d_b_loss"].update_state(d_b)
+        for name, logits in (("d_a_real", real_logits_a), ("d_a_fake", fake_logits_a),
+                             ("d_b_real", real_logits_b), ("d_b_fake", fake_logits_b)):
+            self.trackers[name].update_state(ops.mean(self.objective.output(logits)))
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+
+def _l1(x, y):
+    """Mean absolute difference in float32 (the reference code's nn.L1Loss)."""
+    return ops.mean(ops.abs(ops.cast(x, "float32") - ops.cast(y, "float32")))
+
+
+def build_cyclegan(*, channels=3, crop_size=256, ngf=64, ndf=64, n_blocks=None,
+                   objective="least_squares", cycle_weight=10.0, identity_weight=0.5,
+                   pool_size=50, learning_rate=2e-4, constant_steps=0, decay_steps=0,
+                   seed=None, jit_compile="auto"):
+    """A compiled :class:`CycleGAN` with the paper's networks and optimizers.
+
+    Args:
+        n_blocks: residual blocks; default 6 for crops up to 128 px, else 9 (Sec. 7.2).
+        constant_steps, decay_steps: optimizer steps of the constant and the decaying phase.
+    """
+    n_blocks = n_blocks or (6 if crop_size <= 128 else 9)
+    seeds = [None] * 4 if seed is None else [seed + i for i in range(4)]
+    model = CycleGAN(
+        resnet_generator(channels, ngf, n_blocks, seeds[0], name="generator_ab"),
+        resnet_generator(channels, ngf, n_blocks, seeds[1], name="generator_ba"),
+        patchgan_discriminator(channels, ndf, seed=seeds[2], name="discriminator_a"),
+        patchgan_discriminator(channels, ndf, seed=seeds[3], name="discriminator_b"),
+        objective=objective, cycle_weight=cycle_weight, identity_weight=identity_weight,
+        pool_size=pool_size, image_shape=(crop_size, crop_size, channels), seed=seed,
+    )
+
+    def schedule():
+        return LinearDecay(learning_rate, constant_steps, decay_steps)
+
+    model.compile(g_optimizer=adam(schedule()), d_optimizer=adam(schedule()),
+                  jit_compile=jit_compile)
+    return model
