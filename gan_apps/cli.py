@@ -510,6 +510,10 @@ def run(args):
 
             results = translation.evaluate(args.run_dir, extractor=args.extractor,
                                            inception_weights=args.inception_weights)
+        elif kind == "super_resolution":
+            from gan_apps.pipelines import super_resolution
+
+            results = super_resolution.evaluate(args.run_dir)
         else:
             results = generation.evaluate(
                 args.run_dir, metrics=args.metrics, samples=args.samples,

@@ -1,0 +1,370 @@
+"""SRResNet and SRGAN (Ledig et al. 2017, "Photo-Realistic Single Image Super-Resolution
+Using a Generative Adversarial Network").
+
+- :func:`srresnet_generator`: Fig. 4 (top): a 9x9 conv + PReLU, B residual blocks
+  (conv3-BN-PReLU-conv3-BN + identity), conv3-BN plus a long skip over the blocks,
+  sub-pixel convolution upsampling (Shi et al. 2016) by 2 per stage (x2, x4) or by 3
+  (x3), and a 9x9 conv to the output channels. Fully convolutional: any input size.
+- :func:`srgan_discriminator`: Fig. 4 (bottom): eight 3x3 convs with LeakyReLU(0.2),
+  widths 64-64-128-128-256-256-512-512, stride 2 on every second, BN after the first,
+  then Dense(1024), LeakyReLU, Dense(1) (a logit; the sigmoid lives in the objective).
+- :class:`SRGAN`: content loss (pixel MSE, eq. 5, or the VGG54 loss, eq. 6) plus
+  ``adversarial_weight`` (1e-3, eq. 3) times any objective of :mod:`gan_apps.objectives`
+  (the paper's is the non-saturating loss, eq. 7). Without a discriminator it is the
+  SRResNet trained on the content loss alone (the paper's pre-training phase).
+
+Images are float32 NHWC in [-1, 1], LR and HR alike.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import keras
+import tensorflow as tf
+from keras import layers, ops
+
+from gan_apps import objectives
+from gan_apps.errors import UserInputError
+from gan_apps.gan import gradient_norm, replica_scale
+
+SCALES = (2, 3, 4)
+CONTENT_LOSSES = ("pixel", "vgg54")
+# Ledig et al. 2017, Sec. 2.2.1: VGG feature maps rescaled by 1/12.75 so that the VGG
+# loss is of a scale comparable to the MSE loss.
+VGG_RESCALE = 1.0 / 12.75
+VGG_LAYER = "block5_conv4"  # phi_{5,4}: 4th conv (after ReLU) before the 5th max-pool
+# Caffe-style VGG input: BGR, ImageNet mean subtracted, 0..255 (keras vgg19.preprocess_input).
+VGG_BGR_MEAN = (103.939, 116.779, 123.68)
+DISCRIMINATOR_WIDTHS = (64, 64, 128, 128, 256, 256, 512, 512)
+
+
+def check_scale(scale):
+    """Return ``scale`` if SRResNet supports it, else raise a UserInputError."""
+    if scale not in SCALES:
+        raise UserInputError(f"super-resolution supports --scale 2, 3 or 4, got {scale!r}")
+    return scale
+
+
+@keras.saving.register_keras_serializable(package="gan_apps")
+class PixelShuffle(layers.Layer):
+    """Sub-pixel convolution's rearrangement (Shi et al. 2016, eq. 4), TensorFlow's order.
+
+    ``[B, H, W, C r^2] -> [B, H r, W r, C]`` with
+    ``out[b, h r + i, w r + j, c] = in[b, h, w, (i r + j) C + c]`` (``depth_to_space``).
+    """
+
+    def __init__(self, block_size, **kwargs):
+        super().__init__(**kwargs)
+        self.block_size = int(block_size)
+
+    def call(self, inputs):
+        return ops.depth_to_space(inputs, self.block_size)
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        r = self.block_size
+        return (b, None if h is None else h * r, None if w is None else w * r, c // (r * r))
+
+    def get_config(self):
+        return {**super().get_config(), "block_size": self.block_size}
+
+
+def _prelu(name):
+    # He et al. 2015 initialise the PReLU slope at 0.25; one slope per channel.
+    return layers.PReLU(alpha_initializer=keras.initializers.Constant(0.25),
+                        shared_axes=[1, 2], name=name)
+
+
+def _norm(x, batch_norm, name):
+    # momentum 0.9 (PyTorch's 0.1): short CPU runs still get usable moving statistics.
+    return layers.BatchNormalization(momentum=0.9, name=name)(x) if batch_norm else x
+
+
+def upsample_factors(scale):
+    """Sub-pixel stages for ``scale``: x2 -> (2,), x3 -> (3,), x4 -> (2, 2)."""
+    return {2: (2,), 3: (3,), 4: (2, 2)}[check_scale(scale)]
+
+
+def receptive_radius(scale, num_blocks):
+    """LR pixels on each side that one output pixel of :func:`srresnet_generator` depends on.
+
+    9x9 head (4) + two 3x3 convs per block + the 3x3 body conv + one 3x3 conv per
+    upsampling stage (at its own resolution) + the 9x9 tail at HR, rounded up.
+    """
+    radius, resolution = 4 + 2 * num_blocks + 1, 1
+    for factor in upsample_factors(scale):
+        radius += 1 / resolution
+        resolution *= factor
+    return math.ceil(radius + 4 / resolution)
+
+
+def srresnet_generator(scale=4, channels=3, num_blocks=16, filters=64, batch_norm=True,
+                       name="srresnet"):
+    """SRResNet (Ledig et al. 2017, Fig. 4 top; B = 16 blocks of k3n64s1).
+
+    Args:
+        scale: 2, 3 or 4.
+        channels: 1 (grayscale) or 3 (RGB), in and out.
+        num_blocks: residual blocks B.
+        filters: feature maps n of every block.
+        batch_norm: the paper's BN inside the blocks (off gives the EDSR variant).
+
+    Returns:
+        functional Model ``[B, h, w, channels] -> [B, h scale, w scale, channels]``.
+    """
+    check_scale(scale)
+    if channels not in (1, 3):
+        raise UserInputError(f"channels must be 1 or 3, got {channels!r}")
+    if num_blocks < 1 or filters < 1:
+        raise UserInputError(f"num_blocks and filters must be >= 1, got {num_blocks}, {filters}")
+    inputs = keras.Input((None, None, channels), name="lr")
+    x = layers.Conv2D(filters, 9, padding="same", name="head_conv")(inputs)
+    x = head = _prelu("head_prelu")(x)
+    for i in range(num_blocks):
+        y = layers.Conv2D(filters, 3, padding="same", name=f"block{i}_conv1")(x)
+        y = _norm(y, batch_norm, f"block{i}_bn1")
+        y = _prelu(f"block{i}_prelu")(y)
+        y = layers.Conv2D(filters, 3, padding="same", name=f"block{i}_conv2")(y)
+        y = _norm(y, batch_norm, f"block{i}_bn2")
+        x = layers.Add(name=f"block{i}_add")([x, y])
+    x = layers.Conv2D(filters, 3, padding="same", name="body_conv")(x)
+    x = _norm(x, batch_norm, "body_bn")
+    x = layers.Add(name="long_skip")([head, x])
+    for stage, factor in enumerate(upsample_factors(scale)):
+        x = layers.Conv2D(filters * factor * factor, 3, padding="same", name=f"up{stage}_conv")(x)
+        x = PixelShuffle(factor, name=f"up{stage}_shuffle")(x)
+        x = _prelu(f"up{stage}_prelu")(x)
+    outputs = layers.Conv2D(channels, 9, padding="same", dtype="float32", name="tail_conv")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def srgan_discriminator(patch_size=96, channels=3, filters=64, dense_units=1024,
+                        name="srgan_discriminator"):
+    """SRGAN discriminator (Ledig et al. 2017, Fig. 4 bottom) on ``patch_size`` HR patches.
+
+    Widths are ``filters`` times (1, 1, 2, 2, 4, 4, 8, 8) (the paper's 64 ... 512), stride 2
+    on the 2nd, 4th, 6th and 8th conv; BN after every conv but the first; LeakyReLU(0.2).
+
+    Returns:
+        functional Model ``[B, patch, patch, channels] -> [B, 1]`` logits.
+    """
+    if patch_size < 16:
+        raise UserInputError(f"the discriminator needs HR patches of at least 16 px, got {patch_size}")
+    inputs = keras.Input((patch_size, patch_size, channels), name="hr")
+    x = inputs
+    for i, width in enumerate(DISCRIMINATOR_WIDTHS):
+        x = layers.Conv2D(width * filters // 64, 3, strides=1 + i % 2, padding="same",
+                          name=f"conv{i}")(x)
+        if i:
+            x = layers.BatchNormalization(momentum=0.9, name=f"bn{i}")(x)
+        x = layers.LeakyReLU(0.2, name=f"lrelu{i}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(dense_units, name="dense")(x)
+    x = layers.LeakyReLU(0.2, name="dense_lrelu")(x)
+    outputs = layers.Dense(1, dtype="float32", name="logit")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def vgg54_extractor(weights_path):
+    """VGG19 up to phi_{5,4} (block5_conv4 after ReLU) with weights from a local file.
+
+    Args:
+        weights_path: a Keras VGG19 weights file without the top
+            (``vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5`` or ``*.weights.h5``).
+    """
+    if not weights_path or not os.path.isfile(weights_path):
+        raise UserInputError(
+            f"VGG19 weights file {weights_path!r} not found; pass --vgg-weights with a local "
+            "Keras VGG19 (include_top=False) weights file"
+        )
+    try:
+        vgg = keras.applications.VGG19(weights=weights_path, include_top=False,
+                                       input_shape=(None, None, 3))
+    except (ValueError, OSError) as err:
+        raise UserInputError(
+            f"cannot load VGG19 weights from {weights_path!r} ({str(err).splitlines()[0]}); "
+            "pass a Keras VGG19 weights file saved with include_top=False"
+        ) from None
+    extractor = keras.Model(vgg.input, vgg.get_layer(VGG_LAYER).output, name="vgg54")
+    extractor.trainable = False
+    return extractor
+
+
+def vgg_preprocess(images):
+    """[-1, 1] RGB (or gray) images to VGG's caffe input: 0..255 BGR minus the ImageNet mean."""
+    images = ops.cast(images, "float32")
+    if images.shape[-1] == 1:
+        images = ops.concatenate([images] * 3, axis=-1)
+    bgr = (images[..., ::-1] + 1.0) * 127.5
+    return bgr - ops.convert_to_tensor(VGG_BGR_MEAN, "float32")
+
+
+def pixel_loss(hr, sr):
+    """Pixel-wise MSE content loss (Ledig et al. 2017, eq. 5), mean over the batch."""
+    return ops.mean(ops.square(ops.cast(hr, "float32") - ops.cast(sr, "float32")))
+
+
+@keras.saving.register_keras_serializable(package="gan_apps")
+class SRGAN(keras.Model):
+    """SRGAN (Ledig et al. 2017): content loss + ``adversarial_weight`` x adversarial loss.
+
+    The generator's perceptual loss is eq. 3: l_X + 1e-3 l_Gen, with l_X the pixel MSE
+    (eq. 5) or the VGG54 loss (eq. 6: MSE between phi_{5,4} features of HR and SR, scaled
+    by 1/12.75 as in Sec. 2.2.1) and l_Gen the generator loss of ``objective`` (eq. 7 is
+    ``non_saturating``). The discriminator minimises the objective's d_loss on HR vs SR
+    patches. With ``discriminator=None`` only the content loss is trained (SRResNet).
+
+    Args:
+        generator: functional model LR -> SR.
+        discriminator: functional model HR patch -> logit, or None.
+        objective: a name from :mod:`gan_apps.objectives`.
+        adversarial_weight: weight of the adversarial loss (1e-3 in the paper).
+        content: ``"pixel"`` or ``"vgg54"``.
+        vgg_weights: local VGG19 weights file, required for ``content="vgg54"``.
+    """
+
+    def __init__(self, generator, discriminator=None, objective="non_saturating",
+                 adversarial_weight=1e-3, content="pixel", vgg_weights=None, **kwargs):
+        super().__init__(**kwargs)
+        if content not in CONTENT_LOSSES:
+            raise UserInputError(f"unknown content loss {content!r}; choose from {', '.join(CONTENT_LOSSES)}")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.objective_name = objective
+        self.objective = objectives.get(objective)
+        self.adversarial_weight = float(adversarial_weight)
+        self.content = content
+        self.vgg_weights = vgg_weights
+        self.vgg = vgg54_extractor(vgg_weights) if content == "vgg54" else None
+
+        names = ["content_loss", "psnr", "g_grad_norm"]
+        if discriminator is not None:
+            names += ["g_loss", "d_loss", "d_real", "d_fake", "d_grad_norm"]
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
+        self.built = True
+
+    def call(self, lr, training=False):
+        return self.generator(lr, training=training)
+
+    def compile(self, g_optimizer, d_optimizer=None, **kwargs):
+        """One optimizer per network, built now (required under tf.distribute)."""
+        super().compile(optimizer=None, **kwargs)
+        if self.discriminator is not None and (d_optimizer is None or d_optimizer is g_optimizer):
+            raise ValueError("SRGAN needs a separate d_optimizer for its discriminator")
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        self.g_optimizer.build(self.generator.trainable_variables)
+        if self.discriminator is not None:
+            self.d_optimizer.build(self.discriminator.trainable_variables)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            generator=keras.saving.serialize_keras_object(self.generator),
+            discriminator=(None if self.discriminator is None
+                           else keras.saving.serialize_keras_object(self.discriminator)),
+            objective=self.objective_name,
+            adversarial_weight=self.adversarial_weight,
+            content=self.content,
+            vgg_weights=self.vgg_weights,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
+        if config.get("discriminator") is not None:
+            config["discriminator"] = keras.saving.deserialize_keras_object(config["discriminator"])
+        return cls(**config)
+
+    def get_compile_config(self):
+        if not getattr(self, "g_optimizer", None):
+            return None
+        return {
+            "g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
+            "d_optimizer": (None if self.d_optimizer is None
+                            else keras.saving.serialize_keras_object(self.d_optimizer)),
+        }
+
+    def compile_from_config(self, config):
+        d_optimizer = config.get("d_optimizer")
+        self.compile(
+            g_optimizer=keras.saving.deserialize_keras_object(config["g_optimizer"]),
+            d_optimizer=None if d_optimizer is None else keras.saving.deserialize_keras_object(d_optimizer),
+        )
+
+    # --- what a training pipeline needs of every model ----------------------------------
+
+    def networks(self):
+        """The networks saved as ``NAME.keras`` at the end of training (``generator`` first)."""
+        nets = {"generator": self.generator}
+        if self.discriminator is not None:
+            nets["discriminator"] = self.discriminator
+        return nets
+
+    def checkpoint_items(self):
+        """Everything that exact resume needs, for ``tf.train.Checkpoint(**items)``."""
+        items = {**self.networks(), "g_optimizer": self.g_optimizer}
+        if self.discriminator is not None:
+            items["d_optimizer"] = self.d_optimizer
+        return items
+
+    # --- losses and training ------------------------------------------------------------
+
+    def content_loss(self, hr, sr):
+        """l_X: pixel MSE (eq. 5) or VGG54 feature MSE (eq. 6, features / 12.75)."""
+        if self.vgg is None:
+            return pixel_loss(hr, sr)
+        real = self.vgg(vgg_preprocess(hr), training=False) * VGG_RESCALE
+        fake = self.vgg(vgg_preprocess(sr), training=False) * VGG_RESCALE
+        return ops.mean(ops.square(real - fake))
+
+    def train_step(self, data):
+        lr, hr = data[0], data[1]
+        if self.discriminator is not None:
+            self.discriminator_step(lr, hr)
+        self.generator_step(lr, hr)
+        return {m.name: m.result() for m in self.metrics}
+
+    def discriminator_step(self, lr, hr):
+        """One discriminator update: HR patches against SR patches (objective d_loss)."""
+        sr = ops.stop_gradient(self.generator(lr, training=True))
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator(hr, training=True)
+            fake_logits = self.discriminator(sr, training=True)
+            loss = self.objective.d_loss(real_logits, fake_logits)
+            scaled = self.d_optimizer.scale_loss(replica_scale(loss))
+        variables = self.discriminator.trainable_variables
+        grads = tape.gradient(scaled, variables)
+        self.d_optimizer.apply(grads, variables)
+        self.trackers["d_loss"].update_state(loss)
+        self.trackers["d_real"].update_state(ops.mean(self.objective.output(real_logits)))
+        self.trackers["d_fake"].update_state(ops.mean(self.objective.output(fake_logits)))
+        self.trackers["d_grad_norm"].update_state(gradient_norm(grads, self.d_optimizer))
+
+    def generator_step(self, lr, hr):
+        """One generator update on l_X + adversarial_weight * l_Gen (eq. 3)."""
+        with tf.GradientTape() as tape:
+            sr = self.generator(lr, training=True)
+            content = self.content_loss(hr, sr)
+            total = content
+            if self.discriminator is not None:
+                adversarial = self.objective.g_loss(self.discriminator(sr, training=True))
+                total = content + self.adversarial_weight * adversarial
+                self.trackers["g_loss"].update_state(adversarial)
+            scaled = self.g_optimizer.scale_loss(replica_scale(total))
+        variables = self.generator.trainable_variables
+        grads = tape.gradient(scaled, variables)
+        self.g_optimizer.apply(grads, variables)
+        self.trackers["content_loss"].update_state(content)
+        # PSNR of the batch on [-1, 1] RGB (peak-to-peak 2): a training diagnostic only.
+        mse = ops.mean(ops.square(ops.cast(hr, "float32") - ops.cast(sr, "float32")))
+        self.trackers["psnr"].update_state(10.0 * ops.log(4.0 / (mse + 1e-12)) / ops.log(10.0))
+        self.trackers["g_grad_norm"].update_state(gradient_norm(grads, self.g_optimizer))

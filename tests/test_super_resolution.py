@@ -1,0 +1,185 @@
+"""Super-resolution pipeline: training beats bicubic, tiling, export, CLI and bad input."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from gan_apps import cli, degradations
+from gan_apps.evaluation.image_quality import psnr
+from gan_apps.images import write_png
+from gan_apps.models import srresnet
+from gan_apps.pipelines import super_resolution as sr
+
+# Full-batch Adam steps on 32 fixed 16-px patches (a probe reached 36.6 dB vs bicubic's
+# 35.2 dB after 300 steps).
+STEPS = 350
+TINY = ["--blocks", "1", "--filters", "8", "--patch-size", "16", "--batch-size", "4",
+        "--steps", "2", "--no-batch-norm"]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A tiny x2 SRResNet run on the embedded photos (1 epoch of 2 steps)."""
+    out = str(tmp_path_factory.mktemp("sr") / "run")
+    assert cli.main(["super-resolve", "train", "--scale", "2", "--data", "photos", "--out", out,
+                     "--epochs", "1", *TINY]) == 0
+    return out
+
+
+def _uint8(x):
+    return np.clip(np.round((np.asarray(x) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def test_short_pretraining_beats_bicubic_on_tiny_patches():
+    keras.utils.set_random_seed(0)
+    images = sr.load_images("photos", split="train", channels=3)
+    images = [item for item in images if item[0] in ("astronaut", "rocket", "motorcycle_left")]
+    lr, hr = next(sr.patch_batches(images, scale=2, patch_size=16, batch_size=256,
+                                   degradation="matlab_bicubic", seed=0))
+    textured = np.argsort(hr.std(axis=(1, 2, 3)))[-32:]  # flat sky would make PSNR infinite
+    lr, hr = lr[textured], hr[textured]
+    bicubic = np.stack([degradations.upscale(x, 2) for x in _uint8(lr)])
+    model = srresnet.SRGAN(srresnet.srresnet_generator(2, 3, num_blocks=1, filters=32, batch_norm=False))
+    model.compile(g_optimizer=keras.optimizers.Adam(2e-3))
+    for _ in range(STEPS):
+        model.train_on_batch(lr, hr)
+    ours = psnr(_uint8(model.generator(lr)), _uint8(hr), border=2)
+    baseline = psnr(bicubic, _uint8(hr), border=2)
+    assert ours > baseline, (ours, baseline)
+
+
+def test_tiled_output_matches_whole_image():
+    keras.utils.set_random_seed(1)
+    generator = srresnet.srresnet_generator(2, 3, num_blocks=1, filters=8)
+    lr = np.random.default_rng(0).integers(0, 256, size=(37, 29, 3), dtype=np.uint8)
+    whole = sr.super_resolve(generator, lr, 2, tile=64)
+    # Default context = receptive radius in LR pixels: 4 + 2 + 1 + 1 + 2 (9x9 tail at x2) = 10.
+    assert srresnet.receptive_radius(2, 1) == 10
+    tiled = sr.super_resolve(generator, lr, 2, tile=8)
+    difference = np.abs(whole.astype(int) - tiled.astype(int))
+    assert whole.shape == (74, 58, 3)
+    assert difference.max() <= 1 and np.mean(difference > 0) < 1e-3
+    short_context = sr.super_resolve(generator, lr, 2, tile=8, overlap=0)
+    assert np.abs(whole.astype(int) - short_context.astype(int)).max() > 1
+
+
+def test_run_folder_evaluate_apply_export(trained_run, tmp_path, capsys):
+    config = json.load(open(os.path.join(trained_run, "config.json")))
+    assert config["kind"] == "super_resolution" and config["degradation"] == "matlab_bicubic"
+    assert os.path.isfile(os.path.join(trained_run, "generator.keras"))
+    assert os.path.isdir(os.path.join(trained_run, "checkpoints"))
+
+    assert cli.main(["super-resolve", "evaluate", trained_run, "--max-images", "1"]) == 0
+    assert "bicubic    PSNR" in capsys.readouterr().out
+    results = json.load(open(os.path.join(trained_run, "metrics.json")))
+    assert results["images"] == 1 and results["scale"] == 2 and "srresnet" in results
+    assert 25 < results["bicubic"]["psnr"] < 45 and 0 < results["srresnet"]["ssim"] <= 1
+
+    inputs = tmp_path / "in"
+    rng = np.random.default_rng(0)
+    write_png(str(inputs / "colour.png"), rng.integers(0, 256, (20, 30, 3), dtype=np.uint8))
+    write_png(str(inputs / "gray.png"), rng.integers(0, 256, (9, 7, 1), dtype=np.uint8))
+    (inputs / "broken.png").write_bytes(b"not an image")
+    with pytest.warns(UserWarning, match="skipped 1 undecodable"):
+        written = sr.apply(trained_run, input=str(inputs), output=str(tmp_path / "out"), tile=8)
+    assert len(written) == 2
+    import cv2
+
+    assert cv2.imread(os.path.join(tmp_path, "out", "gray.png")).shape == (18, 14, 3)
+    assert cv2.imread(os.path.join(tmp_path, "out", "colour.png")).shape == (40, 60, 3)
+
+
+def test_export_matches_keras_in_a_fresh_process(trained_run, tmp_path):
+    generator = keras.models.load_model(os.path.join(trained_run, "generator.keras"))
+    lr = np.random.default_rng(2).integers(0, 256, size=(2, 11, 13, 3), dtype=np.uint8)
+    expected = _uint8(generator(lr.astype(np.float32) / 127.5 - 1.0))
+    np.save(tmp_path / "lr.npy", lr)
+    script = textwrap.dedent(f"""
+        import numpy as np, tensorflow as tf
+        served = tf.saved_model.load({os.path.join(trained_run, "export")!r})
+        out = served.signatures["serving_default"](lr=tf.constant(np.load({str(tmp_path / "lr.npy")!r})))
+        np.save({str(tmp_path / "hr.npy")!r}, out["hr"].numpy())
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
+    hr = np.load(tmp_path / "hr.npy")
+    assert hr.dtype == np.uint8 and hr.shape == (2, 22, 26, 3)
+    assert np.abs(hr.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_resume_and_srgan_from_srresnet(trained_run, tmp_path, capsys):
+    assert cli.main(["super-resolve", "train", "--scale", "2", "--out", trained_run,
+                     "--epochs", "2", *TINY]) == 0
+    assert "resuming" in capsys.readouterr().out
+    assert cli.main(["super-resolve", "train", "--scale", "2", "--out", trained_run,
+                     "--epochs", "2", "--blocks", "2", *TINY[2:]]) == 2
+    gan_run = str(tmp_path / "srgan")
+    assert cli.main(["super-resolve", "train", "--scale", "2", "--model", "srgan", "--init-from",
+                     trained_run, "--out", gan_run, "--epochs", "1", *TINY]) == 0
+    assert "pixel MSE content loss" in capsys.readouterr().out
+    assert os.path.isfile(os.path.join(gan_run, "discriminator.keras"))
+    history = open(os.path.join(gan_run, "history.csv")).read()
+    assert "d_loss" in history and "content_loss" in history
+
+
+def test_bad_input_exits_2(tmp_path, capsys):
+    small = tmp_path / "small"
+    write_png(str(small / "a.png"), np.zeros((10, 10, 3), np.uint8))
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"kind": "gan"}))
+    cases = [
+        (["train", "--scale", "5", "--out", str(tmp_path / "r5")], "--scale 2, 3 or 4"),
+        (["train", "--data", f"folder:{small}", "--out", str(tmp_path / "rs"), *TINY],
+         "smaller than the 16-px patch"),
+        (["train", "--scale", "3", "--out", str(tmp_path / "rp"), *TINY], "not a multiple"),
+        (["train", "--degradation", "nearest", "--out", str(tmp_path / "rd")], "unknown degradation"),
+        (["train", "--data", "digits", "--out", str(tmp_path / "rx")], "photos, folder:PATH"),
+        (["train", "--out", str(other)], "'gan' run"),
+        (["apply", str(other), "--input", str(small), "--output", str(tmp_path / "o")], "'gan' run"),
+        (["evaluate", str(tmp_path / "missing")], "does not exist"),
+    ]
+    for argv, message in cases:
+        assert cli.main(["super-resolve", *argv]) == 2, argv
+        assert message in capsys.readouterr().err, argv
+
+
+def test_all_corrupt_input_exits_2(trained_run, tmp_path, capsys):
+    (tmp_path / "bad.jpg").write_bytes(b"\x00" * 10)
+    assert cli.main(["super-resolve", "apply", trained_run, "--input", str(tmp_path / "bad.jpg"),
+                     "--output", str(tmp_path / "o")]) == 2
+    assert "no decodable image" in capsys.readouterr().err
+
+
+def test_dataset_pairs_are_cropped_aligned():
+    rng = np.random.default_rng(0)
+    hr = rng.integers(0, 256, size=(41, 44, 3), dtype=np.uint8)
+    lr = hr[:40:4, ::4]  # a pair whose alignment is visible: LR pixel = top-left HR pixel
+    images = sr.usable_images([("x", hr, lr)], scale=4, patch_size=16, degradation="dataset")
+    lr_batch, hr_batch = next(sr.patch_batches(images, scale=4, patch_size=16, batch_size=8,
+                                               degradation="dataset", seed=0))
+    for lr_patch, hr_patch in zip(_uint8(lr_batch), _uint8(hr_batch)):
+        # After a flip or rotation the sampled HR pixel is a corner of each 4x4 block.
+        assert any(np.array_equal(lr_patch, hr_patch[a::4, b::4]) for a in (0, 3) for b in (0, 3))
+    with pytest.raises(Exception, match="shrunk x4"):
+        sr.usable_images([("x", hr, lr[:5])], scale=4, patch_size=16, degradation="dataset")
+
+
+def test_tfds_div2k_mock(tmp_path):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=2):
+        images = sr.load_images("tfds:div2k/bicubic_x2", split="train", channels=3)
+        assert len(images) == 2 and images[0][2] is not None
+        assert images[0][1].dtype == np.uint8 and images[0][1].shape[-1] == 3
+        out = sr.train(scale=2, data="tfds:div2k/bicubic_x2", out=str(tmp_path / "div2k"),
+                       epochs=1, steps=1, batch_size=2, patch_size=8, blocks=1, filters=4,
+                       batch_norm=False, verbose=0)
+        assert os.path.isfile(os.path.join(out, "generator.keras"))
+    with pytest.raises(Exception, match="x4 LR images but --scale is 2"):
+        sr.train(scale=2, data="tfds:div2k/bicubic_x4", degradation="dataset",
+                 out=str(tmp_path / "x"))
