@@ -56,6 +56,22 @@ def _expect_user_error(argv, fragment, capsys):
     assert fragment.lower() in err.lower(), err
 
 
+PIPELINE_TRAIN_CASES = [
+    (["super-resolve", "train", "--scale", "5"], "scale"),
+    (["super-resolve", "train", "--data", "folder:/no/such/folder"], "does not exist"),
+    (["translate", "train", "--data", "folder:/no/such/a,/no/such/b"], "does not exist"),
+    (["translate", "train", "--data", "photos"], "unknown unpaired data source"),
+    (["adversarial", "train-classifier", "--adversarial", "fgsm"], "invalid choice"),
+]
+
+
+@pytest.mark.parametrize("argv,fragment", PIPELINE_TRAIN_CASES)
+def test_pipeline_training_rejects_bad_arguments(argv, fragment, capsys, tmp_path):
+    out = str(tmp_path / "never")
+    _expect_user_error([*argv, "--out", out], fragment, capsys)
+    assert not os.path.exists(os.path.join(out, "config.json"))
+
+
 TRAIN_CASES = [
     (["--model", "stylegan9"], "unknown model"),
     (["--data", "mnist"], "unknown data source"),
@@ -130,6 +146,13 @@ def _run_cases(run):
         (["recover", "run", "--generator", run, "--measurements", "0"], "measurements"),
         (["recover", "run", "--generator", run, "--measurements", "65"], "measurements"),
         (["recover", "run", "--generator", run, "--noise", "-0.1"], "noise"),
+        # Pipelines pointed at a run of another kind.
+        (["translate", "evaluate", run], "not a 'translation' run"),
+        (["translate", "export", run], "not a 'translation' run"),
+        (["super-resolve", "evaluate", run], "not a 'super_resolution' run"),
+        (["super-resolve", "export", run], "not a 'super_resolution' run"),
+        (["adversarial", "attack", run, "--classifier", run, "--source", "3", "--target", "5"],
+         "attacks need an AC-GAN"),
     ]
 
 

@@ -245,6 +245,9 @@ def digits(args):
     speed."""
     from gan_apps.evaluation import features, report
 
+    from gan_apps import sampling
+    from gan_apps.models.presets import build_model, get_preset
+
     seeds = [int(s) for s in args.seeds.split(",")]
     names = args.presets.split(",") if args.presets else list(PRESETS)
     real, _ = data_lib.load_arrays("digits", resolution=32, split="test")
@@ -254,17 +257,24 @@ def digits(args):
     started = time.time()
     for name in names:
         results, rates, reached = [], [], []
+        labelled = getattr(get_preset(name), "needs_labels", False)
         for seed in seeds:
             keras.utils.set_random_seed(seed)
-            gan = build_gan(name, resolution=32, channels=1, width=args.width, seed=seed)
-            per_step = 64 * gan.n_critic  # a minibatch of 64 per critic update
-            dataset = data_lib.load_dataset("digits", resolution=32, batch_size=per_step, seed=seed)
-            z = np.random.default_rng(seed).normal(size=(args.samples, gan.latent_dim)).astype("float32")
+            gan = build_model(name, resolution=32, channels=1, width=args.width, seed=seed,
+                              num_classes=10 if labelled else None)
+            # A minibatch of 64 per critic update; n_critic of them per step.
+            per_step = 64 * getattr(gan, "n_critic", 1)
+            dataset = data_lib.load_dataset("digits", resolution=32, batch_size=per_step, seed=seed,
+                                            with_labels=labelled)
+            spec = gan.latent_spec()
+            inputs = sampling.sample_inputs(spec, args.samples, np.random.default_rng(seed))
+            label_index = sampling.class_input(spec)
+            fake_labels = inputs[label_index] if labelled else None
 
             def evaluate(generator, names=("fid",)):
-                fake = np.asarray(generator(z, training=False))
+                fake = sampling.generate(generator, inputs)
                 return report.evaluate(fake, real, names, extractor=extractor, num_classes=10,
-                                       seed=seed)
+                                       seed=seed, fake_labels=fake_labels)
 
             clock = _QualityClock(evaluate, args.eval_steps)
             gan.fit(dataset.repeat(), steps_per_epoch=args.steps, epochs=1, verbose=0,
@@ -285,18 +295,19 @@ def digits(args):
             f"{len(hits)}/{len(seeds)}: {statistics.median(s for _, s in hits):.0f} s "
             f"({statistics.median(st for st, _ in hits):.0f} steps)" if hits else f"0/{len(seeds)}"
         )
+        accuracy = col("conditional_accuracy") if labelled else "–"
         rows.append(f"| {name} | {col('fid')} | {col('kid')} | {col('precision')} | "
-                    f"{col('recall')} | {col('classes_covered')} | {col('artifact_ratio')} | "
-                    f"{time_to_quality} | {statistics.median(rates):.0f} |")
+                    f"{col('recall')} | {col('classes_covered')} | {accuracy} | "
+                    f"{col('artifact_ratio')} | {time_to_quality} | {statistics.median(rates):.0f} |")
     table = "\n".join(
         [
-            f"Command: `python tools/bench.py digits --seeds {args.seeds} --steps {args.steps} "
-            f"--width {args.width} --samples {args.samples} --eval-steps {args.eval_steps} "
-            f"--target-fid {args.target_fid}`  ",
+            f"Command: `python tools/bench.py digits --presets {','.join(names)} --seeds {args.seeds} "
+            f"--steps {args.steps} --width {args.width} --samples {args.samples} --eval-steps "
+            f"{args.eval_steps} --target-fid {args.target_fid} --block {args.block}`  ",
             f"Machine: {machine()}. Total wall time {time.time() - started:.0f} s.  ",
-            f"Protocol: each preset (DCGAN networks, width {args.width}) trained {args.steps} "
-            f"generator updates (n_critic critic updates each) at batch 64 on the digits train "
-            f"split at 32x32; {args.samples} samples "
+            f"Protocol: each model (its builder's defaults, DCGAN-style networks, width "
+            f"{args.width}) trained {args.steps} generator updates (n_critic critic updates each) "
+            f"at batch 64 on the digits train split at 32x32; {args.samples} samples "
             "against the 360 held-out test digits on the shipped digits-CNN features "
             "(real-data floor: FID 7.6, KID -1.7, precision 0.92, recall 0.89, see below). "
             "Artifacts: energy above an 8x8 bottleneck relative to real digits (1 = as real). "
@@ -306,13 +317,16 @@ def digits(args):
             "images/s: median of per-seed rates timed between batch ends. Mean ± std over "
             f"seeds {args.seeds}.",
             "",
-            "| preset | FID | KID | precision | recall | classes covered | artifact ratio | time to quality | images/s |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "Conditional accuracy: the digits classifier's accuracy on label-conditioned samples.",
+            "",
+            "| model | FID | KID | precision | recall | classes covered | conditional accuracy "
+            "| artifact ratio | time to quality | images/s |",
+            "|---|---|---|---|---|---|---|---|---|---|",
             *rows,
         ]
     )
     print(table)
-    write_block("digits", table)
+    write_block(args.block, table)
 
 
 def main(argv=None):
@@ -338,11 +352,12 @@ def main(argv=None):
     one.add_argument("--repeats", type=int, default=3)
     dig = sub.add_parser("digits")
     dig.add_argument("--seeds", default="0,1,2")
-    dig.add_argument("--presets", help="comma-separated (default: all)")
+    dig.add_argument("--presets", help="comma-separated presets or family members (default: the presets)")
     dig.add_argument("--steps", type=int, default=600)
     dig.add_argument("--width", type=int, default=32)
     dig.add_argument("--samples", type=int, default=1000)
     dig.add_argument("--eval-steps", type=int, default=100, help="evaluate every N steps")
+    dig.add_argument("--block", default="digits", help="docs/benchmarks.md block to rewrite")
     dig.add_argument("--target-fid", type=float, default=76.0,
                      help="time-to-quality threshold (default 76, 10x the real-data floor)")
     args = parser.parse_args(argv)
