@@ -112,19 +112,25 @@ def test_keras_round_trip(tmp_path):
 
 def test_ring8_modes_captured():
     """A small MLP pair covers the ring (>= 7 of 8 modes): non-saturating loss with a
-    zero-centred gradient penalty on interpolates (Thanh-Tung et al. 2019)."""
+    zero-centred gradient penalty on interpolates (Thanh-Tung et al. 2019), sampled from an
+    exponential moving average of G's weights. The last iterate oscillates between 4 and 8
+    modes from step to step; the average settles on all 8 (seeds 0, 1, 2 in a probe:
+    8/8 each, high-quality fraction 0.73-0.84, against 4-6 modes for the last iterate)."""
+    from gan_apps.callbacks import ExponentialMovingAverage
+
     mixture = data_lib.MIXTURES["ring8"]
     keras.utils.set_random_seed(0)
     gan = GAN(mlp_generator(seed=0), mlp_discriminator(seed=1), objective="non_saturating",
               penalties=[penalties.GradientPenalty(1.0, target=0.0)], seed=0)
     gan.compile(g_optimizer=keras.optimizers.Adam(1e-3, 0.5, 0.9),
                 d_optimizer=keras.optimizers.Adam(1e-3, 0.5, 0.9))
+    average = ExponentialMovingAverage(gan, decay=0.999)
     dataset = data_lib.load_dataset("ring8", batch_size=256, seed=0).repeat()
-    gan.fit(dataset, steps_per_epoch=8000, epochs=1, verbose=0)
-    samples = np.asarray(gan.generate(2500))
-    stats = mixture_mode_stats(samples, mixture.centers, mixture.std)
+    gan.fit(dataset, steps_per_epoch=8000, epochs=1, verbose=0, callbacks=[average])
+    z = np.random.default_rng(0).normal(size=(2500, gan.latent_dim)).astype("float32")
+    stats = mixture_mode_stats(np.asarray(average.generator(z)), mixture.centers, mixture.std)
     assert stats["modes_captured"] >= 7, stats
-    assert stats["high_quality_fraction"] > 0.3, stats
+    assert stats["high_quality_fraction"] > 0.5, stats
 
 
 def test_dcgan_on_digits_lowers_frechet_distance():
