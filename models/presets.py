@@ -175,6 +175,8 @@ FAMILY.update({
                     "MMD-GAN, learned kernel (Li et al. 2017)"),
         FamilyEntry("vae", "vae", "build_vae",
                     "variational autoencoder (Kingma & Welling 2013)", data_kinds=("image",)),
+        FamilyEntry("progan", "progan", "build_progan", "progressive growing, WGAN-GP + drift (Karras et al. 2018)", data_kinds=("image",)),
+        FamilyEntry("biggan", "biggan", "build_biggan", "BigGAN: CBN + skip-z, self-attention, SN, hinge (Brock et al. 2019)", needs_labels=True, data_kinds=("image",)),
     )
 })
 

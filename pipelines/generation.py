@@ -225,7 +225,8 @@ def train(
             runs.save_model(net, os.path.join(out, "generator_raw.keras"))
             net = averager.generator
         runs.save_model(net, os.path.join(out, f"{name}.keras"))
-    export_lib.export_generator(sampled_generator(), os.path.join(out, "export"), spec=spec)
+    export_lib.export_generator(sampled_generator(), os.path.join(out, "export"), spec=spec,
+                                sample_endpoint=True)
     return out
 
 
@@ -385,7 +386,7 @@ def export(run_dir, *, output=None):
     config = runs.read_config(run_dir, kind=KIND)
     generator = runs.load_model(os.path.join(run_dir, "generator.keras"), "generator")
     return export_lib.export_generator(generator, output or os.path.join(run_dir, "export"),
-                                       spec=run_latent_spec(config))
+                                       spec=run_latent_spec(config), sample_endpoint=True)
 
 
 def evaluate(run_dir, *, metrics=None, samples=None, extractor="digits",

@@ -61,6 +61,9 @@ def test_sample_and_export(trained_run, tmp_path):
     loaded = tf.saved_model.load(export_dir)
     out = loaded.signatures["serving_default"](z=tf.zeros((2, 100)))
     assert out["images"].dtype == tf.uint8 and out["images"].shape == (2, 16, 16, 1)
+    # The export also samples z itself, with the truncation trick when truncation > 0.
+    drawn = loaded.signatures["sample"](num=tf.constant(3), truncation=tf.constant(0.5))
+    assert drawn["images"].shape == (3, 16, 16, 1)
 
 
 def test_evaluate_prints_a_table_and_writes_metrics_json(trained_run, capsys):
