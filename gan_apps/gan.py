@@ -252,11 +252,17 @@ class GAN(keras.Model):
     def train_step(self, data):
         real, conditioning = self.unpack(data)
         for chunk in range(self.n_critic):
+            minibatch = critic_chunks(real, chunk, self.n_critic)
             chunk_conditioning = critic_chunks(conditioning, chunk, self.n_critic)
-            self.discriminator_step(critic_chunks(real, chunk, self.n_critic), chunk_conditioning)
-        batch_size = ops.shape(critic_chunks(real, 0, self.n_critic))[0]
-        self.generator_step(batch_size, chunk_conditioning)
+            self.discriminator_step(minibatch, chunk_conditioning)
+        self.generator_update(minibatch, chunk_conditioning)
         return step_logs(self.metrics)
+
+    def generator_update(self, real, conditioning):
+        """The step's generator update, after the critic updates; ``real`` is the last
+        critic minibatch (variants that need real data for G, such as unrolling or MMD,
+        override this)."""
+        self.generator_step(ops.shape(real)[0], conditioning)
 
     def discriminator_logits(self, x, conditioning, training=True):
         return self.discriminator(x, training=training)

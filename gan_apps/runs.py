@@ -60,6 +60,28 @@ def read_config(run_dir, kind=None):
     return config
 
 
+def check_resumable(out, config, *, kind, keys, optional=()):
+    """Refuse to train into ``out`` unless it is empty, new, or a ``kind`` run with the same
+    ``keys`` as ``config`` (then the run resumes). Keys in ``optional`` are compared only when
+    ``config`` sets them (None means "whatever the run has")."""
+    if not os.path.exists(os.path.join(out, CONFIG)):
+        if os.path.isdir(out) and os.listdir(out):
+            raise UserInputError(f"{out!r} exists and is not a run folder; choose another --out")
+        return
+    previous = read_config(out)
+    if previous.get("kind") != kind:
+        raise UserInputError(f"{out!r} holds a {previous.get('kind')!r} run; choose another --out")
+    changed = [
+        k for k in keys
+        if not (k in optional and config.get(k) is None) and previous.get(k) != config.get(k)
+    ]
+    if changed:
+        raise UserInputError(
+            f"{out!r} holds a run with different settings ({', '.join(changed)}); "
+            "resume it with the same flags or choose another --out"
+        )
+
+
 def save_model(model, path):
     """Save a Keras model to ``path`` (.keras) atomically."""
     directory = os.path.dirname(os.path.abspath(path))

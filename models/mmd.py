@@ -22,7 +22,7 @@ from keras import layers, ops
 from gan_apps import kernels, runtime, sampling
 from gan_apps import penalties as penalties_lib
 from gan_apps.errors import UserInputError
-from gan_apps.gan import GAN, critic_chunks, gradient_norm, replica_scale, step_logs
+from gan_apps.gan import GAN, gradient_norm, replica_scale, step_logs
 from gan_apps.models.dcgan import _initializers, _start_size, dcgan_generator
 from gan_apps.models.mlp import mlp_generator
 
@@ -211,15 +211,8 @@ class MMDGAN(GAN):
         fake_features = self.discriminator(fake, training=True)
         return kernels.mmd2(real_features, fake_features, self.bandwidths, biased=self.biased)
 
-    def train_step(self, data):
-        # n_critic critic updates on interleaved minibatches, then one generator update
-        # against the last of them (see gan_apps.gan.GAN.train_step).
-        real, conditioning = self.unpack(data)
-        for chunk in range(self.n_critic):
-            minibatch = critic_chunks(real, chunk, self.n_critic)
-            self.discriminator_step(minibatch, critic_chunks(conditioning, chunk, self.n_critic))
-        self.mmd_generator_step(minibatch)
-        return step_logs(self.metrics)
+    def generator_update(self, real, conditioning):
+        self.mmd_generator_step(real)
 
     def discriminator_step(self, real, conditioning=None):
         """One critic update: gradient ascent on MMD^2 of the features (Algorithm 1)."""

@@ -40,7 +40,7 @@ import tensorflow as tf
 from keras import ops
 
 from gan_apps.errors import UserInputError
-from gan_apps.gan import GAN, critic_chunks, gradient_norm, replica_scale, step_logs
+from gan_apps.gan import GAN, gradient_norm, replica_scale
 from gan_apps.models.dcgan import dcgan_discriminator, dcgan_generator
 from gan_apps.models.mlp import mlp_discriminator, mlp_generator
 
@@ -151,15 +151,8 @@ class UnrolledGAN(GAN):
 
     # --- training -----------------------------------------------------------------------
 
-    def train_step(self, data):
-        # n_critic critic updates on interleaved minibatches, then one generator update
-        # that unrolls the critic on the last of them (see gan_apps.gan.GAN.train_step).
-        real, conditioning = self.unpack(data)
-        for chunk in range(self.n_critic):
-            minibatch = critic_chunks(real, chunk, self.n_critic)
-            self.discriminator_step(minibatch, critic_chunks(conditioning, chunk, self.n_critic))
-        self.unrolled_generator_step(minibatch)
-        return step_logs(self.metrics)
+    def generator_update(self, real, conditioning):
+        self.unrolled_generator_step(real)
 
     def _unroll_options(self):
         optimizer = self.d_optimizer

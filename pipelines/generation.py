@@ -139,7 +139,7 @@ def train(
     if info.kind not in getattr(entry, "data_kinds", ("image", "points")):
         raise UserInputError(f"--model {model} does not train on {info.kind} data ({data!r})")
     out = out or default_run_dir(model, data)
-    _check_resumable(out, config)
+    runs.check_resumable(out, config, kind=KIND, keys=ARCHITECTURE_KEYS, optional=("latent_dim",))
 
     strategy = runtime.configure(strategy=strategy, precision=precision,
                                  deterministic=deterministic, seed=seed)
@@ -329,24 +329,6 @@ def _validate(config):
         raise UserInputError(f"--eval-every must be >= 0, got {config['eval_every']}")
     if config["latent_dim"] is not None and config["latent_dim"] < 1:
         raise UserInputError(f"--latent-dim must be >= 1, got {config['latent_dim']}")
-
-
-def _check_resumable(out, config):
-    if not os.path.exists(os.path.join(out, runs.CONFIG)):
-        return
-    previous = runs.read_config(out)
-    if previous.get("kind") != KIND:
-        raise UserInputError(f"{out!r} holds a {previous.get('kind')!r} run; choose another --out")
-    changed = [
-        k for k in ARCHITECTURE_KEYS
-        if k != "latent_dim" and previous.get(k) != config.get(k)
-        or k == "latent_dim" and config[k] is not None and previous.get(k) != config[k]
-    ]
-    if changed:
-        raise UserInputError(
-            f"{out!r} holds a run with different settings ({', '.join(changed)}); "
-            "resume it with the same flags or choose another --out"
-        )
 
 
 def sample(run_dir, *, num=64, seed=0, output=None, label=None, truncation=None):

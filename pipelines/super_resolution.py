@@ -333,7 +333,7 @@ def train(*, scale=4, data="photos", out=None, model="srresnet", init_from=None,
     if config["patch_size"] < 2 * scale:
         raise UserInputError(f"--patch-size must be at least {2 * scale} for x{scale}")
     out = out or os.path.join("runs", f"{model}-x{scale}")
-    _check_resumable(out, config)
+    runs.check_resumable(out, config, kind=KIND, keys=ARCHITECTURE_KEYS)
 
     keras.utils.set_random_seed(seed)
     images = usable_images(
@@ -374,23 +374,7 @@ def train(*, scale=4, data="photos", out=None, model="srresnet", init_from=None,
     return out
 
 
-def _check_resumable(out, config):
-    if not os.path.exists(os.path.join(out, runs.CONFIG)):
-        if os.path.isdir(out) and os.listdir(out):
-            raise UserInputError(f"{out!r} exists and is not a run folder; choose another --out")
-        return
-    previous = runs.read_config(out)
-    if previous.get("kind") != KIND:
-        raise UserInputError(f"{out!r} holds a {previous.get('kind')!r} run; choose another --out")
-    changed = [k for k in ARCHITECTURE_KEYS if previous.get(k) != config.get(k)]
-    if changed:
-        raise UserInputError(
-            f"{out!r} holds a run with different settings ({', '.join(changed)}); "
-            "resume it with the same flags or choose another --out"
-        )
-
-
-# --- apply ----------------------------------------------------------------------------------
+# --- apply -------------------------------------------------------------------------------
 
 
 def super_resolve(generator, lr, scale, *, tile=DEFAULT_TILE, overlap=None):

@@ -76,7 +76,7 @@ def train(*, data="photos:tone", out=None, epochs=None, decay_epochs=None, steps
     pair = unpaired.load_pair(data, split="train", crop_size=crop_size,
                               load_size=config["load_size"], channels=channels, data_dir=data_dir)
     config["channels"] = pair.channels
-    _check_resumable(out, config)
+    runs.check_resumable(out, config, kind=KIND, keys=ARCHITECTURE_KEYS)
     steps_per_epoch = min(unpaired.steps_per_epoch(pair, batch_size), steps or np.inf)
     if steps_per_epoch < 1:
         raise UserInputError(
@@ -143,20 +143,6 @@ def _validate(config):
     for key in ("cycle_weight", "identity_weight", "learning_rate"):
         if not config[key] >= 0:
             raise UserInputError(f"--{key.replace('_', '-')} must be >= 0, got {config[key]}")
-
-
-def _check_resumable(out, config):
-    if not os.path.exists(os.path.join(out, runs.CONFIG)):
-        return
-    previous = runs.read_config(out)
-    if previous.get("kind") != KIND:
-        raise UserInputError(f"{out!r} holds a {previous.get('kind')!r} run; choose another --out")
-    changed = [k for k in ARCHITECTURE_KEYS if previous.get(k) != config.get(k)]
-    if changed:
-        raise UserInputError(
-            f"{out!r} holds a run with different settings ({', '.join(changed)}); "
-            "resume it with the same flags or choose another --out"
-        )
 
 
 def _grid_examples(config):
