@@ -296,6 +296,10 @@ class GAN(keras.Model):
         for penalty in self.penalties:
             penalty.after_discriminator_update(self.discriminator)
 
+        self.record_discriminator(real_logits, fake_logits, loss, grads, penalty_values)
+
+    def record_discriminator(self, real_logits, fake_logits, loss, grads, penalty_values):
+        """Update the discriminator's trackers after one critic update."""
         self.d_grad_norm_tracker.update_state(gradient_norm(grads, self.d_optimizer))
         if self.accuracy_trackers:
             threshold = self.objective.threshold

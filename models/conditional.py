@@ -245,24 +245,8 @@ class AuxiliaryHeadGAN(GAN):
         self.d_optimizer.apply(grads, variables)
         for penalty in self.penalties:
             penalty.after_discriminator_update(self.discriminator)
-        self._record_discriminator(real_logits, fake_logits, loss, grads, penalty_values)
+        self.record_discriminator(real_logits, fake_logits, loss, grads, penalty_values)
         self._update_auxiliary(aux_logs)
-
-    def _record_discriminator(self, real_logits, fake_logits, loss, grads, penalty_values):
-        self.d_grad_norm_tracker.update_state(gradient_norm(grads, self.d_optimizer))
-        if self.accuracy_trackers:
-            threshold = self.objective.threshold
-            self.accuracy_trackers["d_acc_real"].update_state(
-                ops.mean(ops.cast(ops.convert_to_tensor(real_logits) > threshold, "float32")))
-            self.accuracy_trackers["d_acc_fake"].update_state(
-                ops.mean(ops.cast(ops.convert_to_tensor(fake_logits) <= threshold, "float32")))
-        self.d_loss_tracker.update_state(loss)
-        self.d_real_tracker.update_state(ops.mean(self.objective.output(real_logits)))
-        self.d_fake_tracker.update_state(ops.mean(self.objective.output(fake_logits)))
-        for name, value in self.objective.metrics(real_logits, fake_logits).items():
-            self.objective_trackers[name].update_state(value)
-        for name, value in penalty_values.items():
-            self.penalty_trackers[name].update_state(value)
 
     def generator_step(self, batch_size, conditioning=None):
         """One G update: adversarial loss + auxiliary loss (+ generator penalties)."""
