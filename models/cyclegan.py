@@ -17,8 +17,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from gan_apps import objectives
-from gan_apps.gan import gradient_norm, replica_scale
+from gan_apps import objectives, runtime
+from gan_apps.gan import record_gradient_norm, replica_scale
 
 STRIDE = 4  # the generator downsamples twice by 2
 MIN_APPLY_SIZE = 8  # below this the innermost feature map is too small to reflect-pad
@@ -170,6 +170,12 @@ class ImagePool(keras.layers.Layer):
     place), else returned as is. The buffer and the count are non-trainable variables, so a
     checkpoint holds the pool.
 
+    Under a ``tf.distribute`` strategy with several replicas every replica gathers the
+    global batch of fakes, runs the same query on it (the random draws come from the shared
+    seed state, so they agree) and keeps its own slice of the result; the pool variables
+    are assigned with the first replica's value, which every replica computed identically.
+    The pool therefore evolves exactly as on one device fed the global batch.
+
     Args:
         pool_size: images kept (50 in the paper); 0 passes images through.
         image_shape: (H, W, C) of the images (the training crop).
@@ -181,10 +187,11 @@ class ImagePool(keras.layers.Layer):
         self.image_shape = tuple(int(d) for d in image_shape)
         self.images = self.add_weight(
             shape=(max(self.pool_size, 1), *self.image_shape), initializer="zeros",
-            trainable=False, name="images",
+            trainable=False, name="images", aggregation="only_first_replica",
         )
         self.count = self.add_weight(shape=(), initializer="zeros", dtype="int32",
-                                     trainable=False, name="count")
+                                     trainable=False, name="count",
+                                     aggregation="only_first_replica")
         self.built = True
 
     def query(self, images, seed_generator):
@@ -192,6 +199,14 @@ class ImagePool(keras.layers.Layer):
         images = ops.cast(ops.stop_gradient(images), "float32")
         if self.pool_size == 0:
             return images
+        local_batch = images.shape[0]
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        context = tf.distribute.get_replica_context()
+        distributed = replicas > 1 and context is not None
+        if distributed:
+            gathered = context.all_gather(images, axis=0)
+            # all_gather drops the static batch size the per-image loop below needs.
+            images = tf.ensure_shape(gathered, (local_batch * replicas, *images.shape[1:]))
         batch = images.shape[0]
         coins = keras.random.uniform((batch,), seed=seed_generator)
         slots = keras.random.randint((batch,), 0, self.pool_size, seed=seed_generator)
@@ -213,7 +228,11 @@ class ImagePool(keras.layers.Layer):
             outputs.append(returned)
         self.images.assign(buffer)
         self.count.assign(count)
-        return tf.stack(outputs)
+        outputs = tf.stack(outputs)
+        if distributed:
+            start = context.replica_id_in_sync_group * local_batch
+            outputs = outputs[start:start + local_batch]
+        return outputs
 
     def get_config(self):
         return {**super().get_config(), "pool_size": self.pool_size,
@@ -409,7 +428,7 @@ class CycleGAN(keras.Model):
         variables = self.generator_variables()
         grads = tape.gradient(scaled, variables)
         self.g_optimizer.apply(grads, variables)
-        self.trackers["g_grad_norm"].update_state(gradient_norm(grads, self.g_optimizer))
+        record_gradient_norm(self.trackers["g_grad_norm"], grads, self.g_optimizer)
         self.trackers["g_loss"].update_state(g_loss)
         for name, value in terms.items():
             self.trackers[name].update_state(value)
@@ -427,7 +446,7 @@ class CycleGAN(keras.Model):
         variables = self.discriminator_variables()
         grads = tape.gradient(scaled, variables)
         self.d_optimizer.apply(grads, variables)
-        self.trackers["d_grad_norm"].update_state(gradient_norm(grads, self.d_optimizer))
+        record_gradient_norm(self.trackers["d_grad_norm"], grads, self.d_optimizer)
         self.trackers["d_a_loss"].update_state(d_a)
         self.trackers["d_b_loss"].update_state(d_b)
         for name, logits in (("d_a_real", real_logits_a), ("d_a_fake", fake_logits_a),
@@ -444,12 +463,14 @@ def _l1(x, y):
 def build_cyclegan(*, channels=3, crop_size=256, ngf=64, ndf=64, n_blocks=None,
                    objective="least_squares", cycle_weight=10.0, identity_weight=0.5,
                    pool_size=50, learning_rate=2e-4, constant_steps=0, decay_steps=0,
-                   seed=None, jit_compile="auto"):
+                   seed=None, jit_compile="auto", steps_per_execution=1):
     """A compiled :class:`CycleGAN` with the paper's networks and optimizers.
 
     Args:
         n_blocks: residual blocks; default 6 for crops up to 128 px, else 9 (Sec. 7.2).
         constant_steps, decay_steps: optimizer steps of the constant and the decaying phase.
+        jit_compile, steps_per_execution: as ``keras.Model.compile``. Under the
+            mixed_float16 policy both optimizers are loss-scaled (gan_apps.runtime).
     """
     n_blocks = n_blocks or (6 if crop_size <= 128 else 9)
     seeds = [None] * 4 if seed is None else [seed + i for i in range(4)]
@@ -465,6 +486,7 @@ def build_cyclegan(*, channels=3, crop_size=256, ngf=64, ndf=64, n_blocks=None,
     def schedule():
         return LinearDecay(learning_rate, constant_steps, decay_steps)
 
-    model.compile(g_optimizer=adam(schedule()), d_optimizer=adam(schedule()),
-                  jit_compile=jit_compile)
+    model.compile(g_optimizer=runtime.loss_scaled(adam(schedule())),
+                  d_optimizer=runtime.loss_scaled(adam(schedule())),
+                  jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     return model
