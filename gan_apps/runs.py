@@ -60,10 +60,15 @@ def read_config(run_dir, kind=None):
     return config
 
 
+# The one precision whose optimizers carry loss scaling (gan_apps.runtime.loss_scaled).
+LOSS_SCALED_PRECISION = "mixed_float16"
+
+
 def check_resumable(out, config, *, kind, keys, optional=()):
     """Refuse to train into ``out`` unless it is empty, new, or a ``kind`` run with the same
     ``keys`` as ``config`` (then the run resumes). Keys in ``optional`` are compared only when
-    ``config`` sets them (None means "whatever the run has")."""
+    ``config`` sets them (None means "whatever the run has"). The precision may change
+    between float32 and mixed_bfloat16, not to or from mixed_float16."""
     if not os.path.exists(os.path.join(out, CONFIG)):
         if os.path.isdir(out) and os.listdir(out):
             raise UserInputError(f"{out!r} exists and is not a run folder; choose another --out")
@@ -79,6 +84,15 @@ def check_resumable(out, config, *, kind, keys, optional=()):
         raise UserInputError(
             f"{out!r} holds a run with different settings ({', '.join(changed)}); "
             "resume it with the same flags or choose another --out"
+        )
+    before, now = previous.get("precision"), config.get("precision")
+    if before and now and (before == LOSS_SCALED_PRECISION) != (now == LOSS_SCALED_PRECISION):
+        # The float16 run's optimizers are loss-scale wrappers: their checkpoint has another
+        # structure (and a loss scale) that a float32 / bfloat16 run cannot restore.
+        raise UserInputError(
+            f"{out!r} was trained with --precision {before}; resume it with --precision "
+            f"{before if before == LOSS_SCALED_PRECISION else 'float32 or mixed_bfloat16'} "
+            "(a mixed_float16 checkpoint holds loss-scaled optimizers) or choose another --out"
         )
 
 

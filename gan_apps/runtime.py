@@ -95,6 +95,21 @@ def configure(*, strategy="default", precision="float32", deterministic=False, s
     return chosen
 
 
+def check_global_batch(strategy, batch_size):
+    """Refuse a global batch that the strategy's replicas cannot share equally.
+
+    Each replica computes on ``batch_size / replicas`` examples; with a remainder some
+    replicas would get a smaller (or empty) batch and the update would no longer equal the
+    one-device update on the global batch.
+    """
+    replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        raise UserInputError(
+            f"--batch-size {batch_size} is not a multiple of the {replicas} replicas of the "
+            "strategy; pass a batch size that is"
+        )
+
+
 def loss_scaled(optimizer):
     """Wrap ``optimizer`` in a dynamic loss-scale optimizer under the float16 policy.
 

@@ -143,6 +143,7 @@ def train(
 
     strategy = runtime.configure(strategy=strategy, precision=precision,
                                  deterministic=deterministic, seed=seed)
+    runtime.check_global_batch(strategy, config["batch_size"])
     with strategy.scope():
         network = presets.build_model(
             model, data_kind=info.kind, arch=arch, resolution=resolution,

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from gan_apps import callbacks as gan_callbacks
 from gan_apps import images as image_io
-from gan_apps import runs
+from gan_apps import runs, runtime
 from gan_apps.data import folder, unpaired
 from gan_apps.errors import UserInputError
 from gan_apps.evaluation import features, report
@@ -49,13 +49,24 @@ def default_run_dir(data):
 def train(*, data="photos:tone", out=None, epochs=None, decay_epochs=None, steps=None,
           batch_size=1, crop_size=None, load_size=None, channels=None, ngf=None, ndf=64,
           n_blocks=None, objective="least_squares", cycle_weight=10.0, identity_weight=0.5,
-          pool_size=50, learning_rate=2e-4, seed=0, data_dir=None, verbose="auto"):
+          pool_size=50, learning_rate=2e-4, seed=0, data_dir=None, strategy="default",
+          precision="float32", jit=False, steps_per_execution=1, deterministic=False,
+          callbacks=(), verbose="auto"):
     """Train a CycleGAN on two unpaired domains; returns the run folder.
 
     Args mirror ``gan-apps translate train``. ``epochs`` at a constant learning rate, then
     ``decay_epochs`` with a linear decay to zero (paper: 100 + 100). ``steps`` caps the
     steps per epoch (default max(|A|, |B|) // batch_size).
+
+    ``strategy``, ``precision``, ``jit``, ``steps_per_execution`` and ``deterministic`` are
+    those of :func:`gan_apps.pipelines.generation.train` (see :mod:`gan_apps.runtime`):
+    ``batch_size`` is the global batch, split over the replicas, and the image pools
+    evolve as on one device. A run killed at any point resumes from its last epoch-end
+    checkpoint; with ``deterministic`` it ends with the weights of an uninterrupted run.
+    ``callbacks`` are extra Keras callbacks, run before each epoch's checkpoint.
     """
+    if not isinstance(steps_per_execution, int) or steps_per_execution < 1:
+        raise UserInputError(f"--steps-per-execution must be >= 1, got {steps_per_execution!r}")
     defaults = _defaults(data)
     unpaired.parse(data)
     crop_size = crop_size or defaults["crop_size"]
@@ -70,9 +81,14 @@ def train(*, data="photos:tone", out=None, epochs=None, decay_epochs=None, steps
         "epochs": defaults["epochs"] if epochs is None else epochs,
         "decay_epochs": defaults["decay_epochs"] if decay_epochs is None else decay_epochs,
         "steps": steps, "seed": seed, "data_dir": data_dir,
+        "strategy": strategy, "precision": precision, "jit": bool(jit),
+        "steps_per_execution": steps_per_execution, "deterministic": bool(deterministic),
     }
     _validate(config)
     out = out or default_run_dir(data)
+    # Before any TensorFlow op: a mirrored strategy may split the CPU into devices.
+    distribution = runtime.configure(strategy=strategy, precision=precision,
+                                     deterministic=deterministic, seed=seed)
     pair = unpaired.load_pair(data, split="train", crop_size=crop_size,
                               load_size=config["load_size"], channels=channels, data_dir=data_dir)
     config["channels"] = pair.channels
@@ -84,16 +100,21 @@ def train(*, data="photos:tone", out=None, epochs=None, decay_epochs=None, steps
             f"size {batch_size}; pass a smaller --batch-size"
         )
     steps_per_epoch = int(steps_per_epoch)
+    runtime.check_global_batch(distribution, batch_size)
+    if distribution.num_replicas_in_sync > 1:
+        print(f"training on {distribution.num_replicas_in_sync} replicas ({strategy}); each "
+              f"step splits the batch of {batch_size} between them")
     total_epochs = config["epochs"] + config["decay_epochs"]
 
-    keras.utils.set_random_seed(seed)
-    model = cyclegan.build_cyclegan(
-        channels=pair.channels, crop_size=crop_size, ngf=config["ngf"], ndf=ndf,
-        n_blocks=config["n_blocks"], objective=objective, cycle_weight=cycle_weight,
-        identity_weight=identity_weight, pool_size=pool_size, learning_rate=learning_rate,
-        constant_steps=config["epochs"] * steps_per_epoch,
-        decay_steps=config["decay_epochs"] * steps_per_epoch, seed=seed,
-    )
+    with distribution.scope():
+        model = cyclegan.build_cyclegan(
+            channels=pair.channels, crop_size=crop_size, ngf=config["ngf"], ndf=ndf,
+            n_blocks=config["n_blocks"], objective=objective, cycle_weight=cycle_weight,
+            identity_weight=identity_weight, pool_size=pool_size, learning_rate=learning_rate,
+            constant_steps=config["epochs"] * steps_per_epoch,
+            decay_steps=config["decay_epochs"] * steps_per_epoch, seed=seed,
+            jit_compile=True if jit else "auto", steps_per_execution=steps_per_execution,
+        )
     runs.check_writable(out)
     checkpoint = gan_callbacks.TrainingCheckpoint(os.path.join(out, "checkpoints"), model)
     initial_epoch = checkpoint.restore()
@@ -113,6 +134,7 @@ def train(*, data="photos:tone", out=None, epochs=None, decay_epochs=None, steps
                 keras.callbacks.CSVLogger(os.path.join(out, "history.csv"), append=True),
                 keras.callbacks.TensorBoard(os.path.join(out, "logs")),
                 TranslationGrid(os.path.join(out, "samples"), _grid_examples(config)),
+                *callbacks,
                 checkpoint,
             ],
         )
