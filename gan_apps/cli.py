@@ -60,8 +60,11 @@ def _positive_float(text):
     return value
 
 
-def add_runtime_arguments(parser):
-    """Flags every training command shares: devices, precision, XLA, determinism, NaN policy."""
+def add_runtime_arguments(parser, nan_policy=True):
+    """Flags every training command shares: devices, precision, XLA, determinism.
+
+    ``nan_policy`` adds ``--on-nan`` (commands whose training can roll back to a checkpoint).
+    """
     parser.add_argument("--strategy", default="default",
                         choices=("default", "mirrored", "multiworker", "tpu"),
                         help="tf.distribute strategy: one device, all local devices, the "
@@ -74,6 +77,8 @@ def add_runtime_arguments(parser):
                         help="train steps per call into the compiled graph (default 1)")
     parser.add_argument("--deterministic", action="store_true",
                         help="bit-identical runs and resumes (TensorFlow op determinism)")
+    if not nan_policy:
+        return
     parser.add_argument("--on-nan", default="stop", choices=("stop", "rollback"),
                         help="at a NaN/Inf loss: stop keeping the last checkpoint, or roll back "
                              "to it with halved learning rates (default stop)")
@@ -161,6 +166,8 @@ def _run_translate(args):
             n_blocks=args.blocks, objective=args.objective, cycle_weight=args.cycle_weight,
             identity_weight=args.identity_weight, pool_size=args.pool_size,
             learning_rate=args.lr, seed=args.seed, data_dir=args.data_dir,
+            strategy=args.strategy, precision=args.precision, jit=args.jit,
+            steps_per_execution=args.steps_per_execution, deterministic=args.deterministic,
         )
         print(f"run folder: {out}")
     elif args.action == "apply":
@@ -205,6 +212,7 @@ def _add_translate_parser(sub):
     train.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (default 2e-4)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--data-dir", help="TFDS data_dir holding prepared cycle_gan sets")
+    add_runtime_arguments(train, nan_policy=False)
     apply = actions.add_parser("apply", help="translate an image file or a folder of images")
     apply.add_argument("run_dir")
     apply.add_argument("--direction", choices=("a2b", "b2a"), default="a2b")
@@ -293,6 +301,8 @@ def _run_super_resolve(args):
             degradation=args.degradation, objective=args.objective,
             adversarial_weight=args.adversarial_weight, vgg_weights=args.vgg_weights,
             channels=args.channels, seed=args.seed, data_dir=args.data_dir,
+            strategy=args.strategy, precision=args.precision, jit=args.jit,
+            steps_per_execution=args.steps_per_execution, deterministic=args.deterministic,
         )
         print(f"run folder: {out}")
     elif args.action == "apply":
@@ -339,6 +349,7 @@ def _add_super_resolve_parser(sub):
     train.add_argument("--channels", type=int, choices=(1, 3), default=3)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--data-dir", help="TFDS data_dir holding a prepared div2k")
+    add_runtime_arguments(train, nan_policy=False)
     apply = actions.add_parser("apply", help="upscale an image file or a folder of images")
     apply.add_argument("run_dir")
     apply.add_argument("--input", required=True, help="image file or folder")
@@ -365,6 +376,9 @@ def _run_adversarial(args):
             data=args.data, out=args.out, epochs=args.epochs, steps=args.steps,
             batch_size=args.batch_size, resolution=args.resolution, width=args.width,
             objective=args.objective, seed=args.seed, samples=args.samples,
+            strategy=args.strategy, precision=args.precision, jit=args.jit,
+            steps_per_execution=args.steps_per_execution, deterministic=args.deterministic,
+            on_nan=args.on_nan,
         )
         print(f"auxiliary accuracy: real test {result['aux_accuracy_real']:.3f}, "
               f"generated {result['aux_accuracy_generated']:.3f}; FID {result['fid']:.2f}")
@@ -373,7 +387,9 @@ def _run_adversarial(args):
             data=args.data, out=args.out, architecture=args.arch, adversarial=args.adversarial,
             split=args.split, resolution=args.resolution, width=args.width, epochs=args.epochs,
             batch_size=args.batch_size, learning_rate=args.lr, pgd_eps=args.pgd_eps,
-            pgd_steps=args.pgd_steps, seed=args.seed,
+            pgd_steps=args.pgd_steps, seed=args.seed, strategy=args.strategy,
+            precision=args.precision, jit=args.jit,
+            steps_per_execution=args.steps_per_execution, deterministic=args.deterministic,
         )
         print(f"test accuracy {config['test_accuracy']:.3f}; under PGD (eps {args.pgd_eps:g}) "
               f"{config['pgd_test_accuracy']:.3f}; classifier folder: {args.out}")
@@ -416,6 +432,7 @@ def _add_adversarial_parser(sub):
     gan.add_argument("--samples", type=_positive_int, default=1000,
                      help="generated images for the report (default 1000)")
     gan.add_argument("--seed", type=int, default=0)
+    add_runtime_arguments(gan)
     clf = actions.add_parser("train-classifier", help="train a classifier to attack (plain or "
                                                       "PGD-trained) or the evaluator")
     clf.add_argument("--data", default="digits")
@@ -435,6 +452,7 @@ def _add_adversarial_parser(sub):
                      help="L-inf radius in [0, 1] pixel units (default 0.3 = 0.6 on [-1, 1])")
     clf.add_argument("--pgd-steps", type=_positive_int, default=10, help="PGD steps (default 10)")
     clf.add_argument("--seed", type=int, default=0)
+    add_runtime_arguments(clf, nan_policy=False)
     attack = actions.add_parser("attack", help="batched latent search; grid PNG, .npz, metrics.json")
     evaluate = actions.add_parser("evaluate", help="success and validity over class pairs, "
                                                    "with the PGD baseline")

@@ -20,6 +20,7 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
+from gan_apps import runtime
 from gan_apps.errors import UserInputError
 from gan_apps.gan import replica_scale
 
@@ -109,6 +110,10 @@ def pgd_perturb(classifier, images, labels, *, eps, step_size, steps, targeted=F
         eps, step_size: radius and step alpha in the [-1, 1] image scale.
         seed: an int or a ``keras.random.SeedGenerator`` for the random start.
 
+    Under a ``tf.distribute`` strategy each replica takes its slice of random starts drawn
+    for the global batch (:func:`gan_apps.runtime.global_batch_random`), so the starts
+    are those of one device; the loss is computed on float32 logits.
+
     Returns:
         The perturbed images, float32 [B, H, W, C].
     """
@@ -117,12 +122,15 @@ def pgd_perturb(classifier, images, labels, *, eps, step_size, steps, targeted=F
     direction = -1.0 if targeted else 1.0
     x = images
     if random_start:
-        x = x + keras.random.uniform(ops.shape(images), -eps, eps, seed=seed)
+        x = x + runtime.global_batch_random(
+            lambda shape, seed: keras.random.uniform(shape, -eps, eps, seed=seed),
+            ops.shape(images), seed)
         x = ops.clip(x, PIXEL_MIN, PIXEL_MAX)
     for _ in range(int(steps)):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            loss = ops.sum(cross_entropy(labels, classifier(x, training=False)))
+            logits = ops.cast(classifier(x, training=False), "float32")
+            loss = ops.sum(cross_entropy(labels, logits))
         gradient = tape.gradient(loss, x)
         x = x + direction * step_size * ops.sign(gradient)
         x = ops.clip(x, images - eps, images + eps)
@@ -145,6 +153,11 @@ class PGDTrainer(keras.Model):
         eps, step_size: L-inf radius and PGD step in the [-1, 1] image scale.
         steps: PGD iterations per training step.
         seed: seed of the random starts.
+
+    Runtime: build and compile it inside a ``tf.distribute`` strategy's scope; the loss
+    of each replica is divided by the replica count and scaled by
+    ``optimizer.scale_loss`` (compile with a :func:`gan_apps.runtime.loss_scaled`
+    optimizer under mixed_float16); logits and loss are float32 under mixed precision.
     """
 
     def __init__(self, classifier, eps=0.6, step_size=0.1, steps=10, seed=None, **kwargs):
@@ -188,18 +201,19 @@ class PGDTrainer(keras.Model):
                                   step_size=self.step_size, steps=self.steps,
                                   seed=self.seed_generator)
         with tf.GradientTape() as tape:
-            logits = self.classifier(adversarial, training=True)
-            loss = replica_scale(ops.mean(cross_entropy(labels, logits)))
-            scaled = self.optimizer.scale_loss(loss)
+            logits = ops.cast(self.classifier(adversarial, training=True), "float32")
+            loss = ops.mean(cross_entropy(labels, logits))
+            scaled = self.optimizer.scale_loss(replica_scale(loss))
         variables = self.classifier.trainable_variables
         self.optimizer.apply(tape.gradient(scaled, variables), variables)
+        # The unscaled per-replica mean: the tracker averages it over replicas itself.
         self.loss_tracker.update_state(loss)
         self.accuracy_tracker.update_state(labels, logits)
         return {m.name: m.result() for m in self.metrics}
 
     def test_step(self, data):
         images, labels = data
-        logits = self.classifier(images, training=False)
+        logits = ops.cast(self.classifier(images, training=False), "float32")
         self.loss_tracker.update_state(ops.mean(cross_entropy(ops.cast(labels, "int32"), logits)))
         self.accuracy_tracker.update_state(labels, logits)
         return {m.name: m.result() for m in self.metrics}

@@ -27,7 +27,7 @@ from keras import layers, ops
 
 from gan_apps import objectives
 from gan_apps.errors import UserInputError
-from gan_apps.gan import gradient_norm, replica_scale
+from gan_apps.gan import record_gradient_norm, replica_scale
 
 SCALES = (2, 3, 4)
 CONTENT_LOSSES = ("pixel", "vgg54")
@@ -216,6 +216,12 @@ class SRGAN(keras.Model):
     ``non_saturating``). The discriminator minimises the objective's d_loss on HR vs SR
     patches. With ``discriminator=None`` only the content loss is trained (SRResNet).
 
+    Runtime: build and compile it inside a ``tf.distribute`` strategy's scope; each
+    replica's loss is divided by the replica count (:func:`gan_apps.gan.replica_scale`)
+    and scaled by ``optimizer.scale_loss`` (pass :func:`gan_apps.runtime.loss_scaled`
+    optimizers under mixed_float16); both networks end in a float32 layer and the
+    losses are computed in float32 under mixed precision.
+
     Args:
         generator: functional model LR -> SR.
         discriminator: functional model HR patch -> logit, or None.
@@ -322,8 +328,9 @@ class SRGAN(keras.Model):
         """l_X: pixel MSE (eq. 5) or VGG54 feature MSE (eq. 6, features / 12.75)."""
         if self.vgg is None:
             return pixel_loss(hr, sr)
-        real = self.vgg(vgg_preprocess(hr), training=False) * VGG_RESCALE
-        fake = self.vgg(vgg_preprocess(sr), training=False) * VGG_RESCALE
+        # Features in float32: under mixed precision VGG computes in half precision.
+        real = ops.cast(self.vgg(vgg_preprocess(hr), training=False), "float32") * VGG_RESCALE
+        fake = ops.cast(self.vgg(vgg_preprocess(sr), training=False), "float32") * VGG_RESCALE
         return ops.mean(ops.square(real - fake))
 
     def train_step(self, data):
@@ -347,7 +354,7 @@ class SRGAN(keras.Model):
         self.trackers["d_loss"].update_state(loss)
         self.trackers["d_real"].update_state(ops.mean(self.objective.output(real_logits)))
         self.trackers["d_fake"].update_state(ops.mean(self.objective.output(fake_logits)))
-        self.trackers["d_grad_norm"].update_state(gradient_norm(grads, self.d_optimizer))
+        record_gradient_norm(self.trackers["d_grad_norm"], grads, self.d_optimizer)
 
     def generator_step(self, lr, hr):
         """One generator update on l_X + adversarial_weight * l_Gen (eq. 3)."""
@@ -367,4 +374,4 @@ class SRGAN(keras.Model):
         # PSNR of the batch on [-1, 1] RGB (peak-to-peak 2): a training diagnostic only.
         mse = ops.mean(ops.square(ops.cast(hr, "float32") - ops.cast(sr, "float32")))
         self.trackers["psnr"].update_state(10.0 * ops.log(4.0 / (mse + 1e-12)) / ops.log(10.0))
-        self.trackers["g_grad_norm"].update_state(gradient_norm(grads, self.g_optimizer))
+        record_gradient_norm(self.trackers["g_grad_norm"], grads, self.g_optimizer)

@@ -31,7 +31,7 @@ import tensorflow as tf
 from keras import ops
 
 from gan_apps import data as data_lib
-from gan_apps import runs, sampling
+from gan_apps import runs, runtime, sampling
 from gan_apps.errors import UserInputError
 from gan_apps.images import make_grid, to_uint8, write_png
 from gan_apps.models import classifiers as classifiers_lib
@@ -210,18 +210,25 @@ def predict(model, images, batch_size=500):
 
 
 def train_gan(*, data="digits", out=None, epochs=None, steps=None, batch_size=None, resolution=32,
-              width=None, objective="wasserstein", seed=0, samples=1000, verbose="auto"):
+              width=None, objective="wasserstein", seed=0, samples=1000, strategy="default",
+              precision="float32", jit=False, steps_per_execution=1, deterministic=False,
+              on_nan="stop", verbose="auto"):
     """Train the AC-GAN (WGAN-GP by default) and report its auxiliary accuracy and FID.
 
     Training is :func:`gan_apps.pipelines.generation.train` with ``model="acgan"``; the
     report (``adversarial_gan.json`` in the run folder) holds the auxiliary classifier's
     accuracy on the real test split and on ``samples`` generated images of cycling
     labels, and the digits-feature FID of those samples against the test split.
+    ``strategy``, ``precision``, ``jit``, ``steps_per_execution``, ``deterministic`` and
+    ``on_nan`` go to :func:`~gan_apps.pipelines.generation.train` unchanged (devices,
+    compute dtype, XLA, steps per graph call, op determinism, what a NaN loss does).
     """
     out = out or generation.default_run_dir("acgan", data)
     generation.train(model="acgan", data=data, out=out, epochs=epochs, steps=steps,
                      batch_size=batch_size, resolution=resolution, width=width,
-                     objective=objective, seed=seed, eval_every=0, verbose=verbose)
+                     objective=objective, seed=seed, eval_every=0, strategy=strategy,
+                     precision=precision, jit=jit, steps_per_execution=steps_per_execution,
+                     deterministic=deterministic, on_nan=on_nan, verbose=verbose)
     return report_gan(out, samples=samples, seed=seed)
 
 
@@ -270,7 +277,8 @@ def split_arrays(data, split, resolution, channels=None):
 def train_classifier(*, data="digits", out, architecture="cnn", adversarial=None, split=None,
                      resolution=32, width=32, epochs=20, batch_size=64, learning_rate=1e-3,
                      pgd_eps=PGD_EPS, pgd_steps=PGD_STEPS, pgd_step_size=None, seed=0,
-                     verbose="auto"):
+                     strategy="default", precision="float32", jit=False, steps_per_execution=1,
+                     deterministic=False, verbose="auto"):
     """Train a classifier with ``fit``; writes ``classifier.keras`` and ``config.json``.
 
     ``adversarial="pgd"`` trains with :class:`gan_apps.models.classifiers.PGDTrainer`
@@ -279,37 +287,49 @@ def train_classifier(*, data="digits", out, architecture="cnn", adversarial=None
     ``split`` defaults to ``half-a`` for the cnn and ``half-b`` for the strided evaluator.
     Reports clean test accuracy and accuracy under an untargeted PGD attack of the same
     radius (20 steps) on the test split.
+
+    Runtime (see :mod:`gan_apps.runtime`): ``strategy`` spreads each batch over devices,
+    ``precision`` sets the compute dtype (loss scaling under mixed_float16), ``jit``
+    compiles the train step with XLA, ``steps_per_execution`` runs that many steps per
+    graph call and ``deterministic`` turns on op determinism; all go to ``config.json``.
     """
     if adversarial not in (None, "pgd"):
         raise UserInputError(f"--adversarial takes pgd, got {adversarial!r}")
     for name, value in (("--epochs", epochs), ("--batch-size", batch_size), ("--width", width),
-                        ("--pgd-steps", pgd_steps)):
+                        ("--pgd-steps", pgd_steps), ("--steps-per-execution", steps_per_execution)):
         if not isinstance(value, int) or value < 1:
             raise UserInputError(f"{name} must be >= 1, got {value!r}")
     if not 0 < pgd_eps <= 1:
         raise UserInputError(f"--pgd-eps is in [0, 1] pixel units, got {pgd_eps}")
     split = split or ("half-b" if architecture == "strided" else "half-a")
+    # Before any TensorFlow op: a mirrored strategy may split the CPU into devices.
+    distribution = runtime.configure(strategy=strategy, precision=precision,
+                                     deterministic=deterministic, seed=seed)
     info = data_lib.source_info(data)
     images, labels = split_arrays(data, split, resolution)
     test_images, test_labels = data_lib.load_arrays(data, resolution=resolution, split="test")
-    keras.utils.set_random_seed(seed)
-    model = classifiers_lib.build_classifier(architecture, resolution=resolution,
-                                             channels=images.shape[-1],
-                                             num_classes=info.num_classes, width=width, seed=seed)
     eps = 2.0 * pgd_eps
     step_size = 2.0 * pgd_step_size if pgd_step_size else 2.5 * eps / pgd_steps
     runs.check_writable(out)
     dataset = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(
         len(images), seed=seed).batch(batch_size)
-    if adversarial == "pgd":
-        trainer = classifiers_lib.PGDTrainer(model, eps=eps, step_size=step_size,
-                                             steps=pgd_steps, seed=seed)
-        trainer.compile(optimizer=keras.optimizers.Adam(learning_rate))
-    else:
-        trainer = model
-        trainer.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                        metrics=["accuracy"])
+    compile_args = {"jit_compile": True if jit else "auto",
+                    "steps_per_execution": steps_per_execution}
+    with distribution.scope():
+        model = classifiers_lib.build_classifier(architecture, resolution=resolution,
+                                                 channels=images.shape[-1],
+                                                 num_classes=info.num_classes, width=width,
+                                                 seed=seed)
+        optimizer = runtime.loss_scaled(keras.optimizers.Adam(learning_rate))
+        if adversarial == "pgd":
+            trainer = classifiers_lib.PGDTrainer(model, eps=eps, step_size=step_size,
+                                                 steps=pgd_steps, seed=seed)
+            trainer.compile(optimizer=optimizer, **compile_args)
+        else:
+            trainer = model
+            trainer.compile(optimizer=optimizer,
+                            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                            metrics=["accuracy"], **compile_args)
     # The dataset reshuffles itself each epoch (seeded); fit cannot shuffle a tf.data source.
     trainer.fit(dataset, epochs=epochs, verbose=verbose, shuffle=False)
     clean = float(np.mean(np.argmax(predict(model, test_images), -1) == test_labels))
@@ -322,7 +342,9 @@ def train_classifier(*, data="digits", out, architecture="cnn", adversarial=None
         "resolution": resolution, "channels": int(images.shape[-1]),
         "num_classes": info.num_classes, "width": width, "epochs": epochs,
         "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
-        "adversarial": adversarial,
+        "adversarial": adversarial, "strategy": strategy, "precision": precision,
+        "jit": bool(jit), "steps_per_execution": steps_per_execution,
+        "deterministic": bool(deterministic),
         "pgd": {"eps_01": pgd_eps, "eps": eps, "step_size": step_size, "steps": pgd_steps}
         if adversarial else None,
         "test_accuracy": clean, "pgd_test_accuracy": robust, "pgd_eval_eps_01": pgd_eps,

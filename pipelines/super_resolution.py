@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan_apps import callbacks as gan_callbacks
-from gan_apps import degradations, runs
+from gan_apps import degradations, runs, runtime
 from gan_apps import export as export_lib
 from gan_apps import images as image_io
 from gan_apps.data import folder as folder_lib
@@ -248,8 +248,13 @@ def patch_dataset(images, *, scale, patch_size, batch_size, channels, degradatio
 # --- model --------------------------------------------------------------------------------
 
 
-def build_model(config):
-    """The compiled :class:`~gan_apps.models.srresnet.SRGAN` a run config describes."""
+def build_model(config, *, jit=False, steps_per_execution=1):
+    """The compiled :class:`~gan_apps.models.srresnet.SRGAN` a run config describes.
+
+    Call it inside the strategy scope :func:`gan_apps.runtime.configure` returns. ``jit``
+    compiles the train step with XLA; ``steps_per_execution`` runs that many steps per
+    call into the compiled graph. Under mixed_float16 the optimizers get loss scaling.
+    """
     generator = srresnet.srresnet_generator(
         config["scale"], config["channels"], config["blocks"], config["filters"],
         batch_norm=config["batch_norm"],
@@ -266,8 +271,11 @@ def build_model(config):
     rate = config["learning_rate"]
     # Ledig et al. 2017, Sec. 3.2: Adam with beta1 = 0.9.
     model.compile(
-        g_optimizer=keras.optimizers.Adam(rate, beta_1=0.9),
-        d_optimizer=keras.optimizers.Adam(rate, beta_1=0.9) if discriminator is not None else None,
+        g_optimizer=runtime.loss_scaled(keras.optimizers.Adam(rate, beta_1=0.9)),
+        d_optimizer=(runtime.loss_scaled(keras.optimizers.Adam(rate, beta_1=0.9))
+                     if discriminator is not None else None),
+        jit_compile=True if jit else "auto",
+        steps_per_execution=steps_per_execution,
     )
     return model
 
@@ -293,12 +301,21 @@ def train(*, scale=4, data="photos", out=None, model="srresnet", init_from=None,
           steps=None, batch_size=None, patch_size=None, blocks=None, filters=None,
           batch_norm=True, learning_rate=None, degradation=degradations.DEFAULT_DEGRADATION,
           objective="non_saturating", adversarial_weight=1e-3, vgg_weights=None, channels=3,
-          seed=0, data_dir=None, verbose="auto"):
+          seed=0, data_dir=None, strategy="default", precision="float32", jit=False,
+          steps_per_execution=1, deterministic=False, verbose="auto"):
     """Train SRResNet (``model="srresnet"``) or SRGAN (``"srgan"``); returns the run folder.
 
     Args mirror ``gan-apps super-resolve train``. ``epochs`` counts across resumes; each
     epoch is ``steps`` batches of random patches. ``vgg_weights`` switches the content
     loss to VGG54; without it the pixel MSE is used (and said so for SRGAN).
+
+    Runtime (see :mod:`gan_apps.runtime`): ``strategy`` (default / mirrored /
+    multiworker / tpu) spreads each batch over devices; ``precision`` (float32 /
+    mixed_float16 / mixed_bfloat16) sets the compute dtype, with loss scaling for
+    float16; ``jit`` compiles the train step with XLA; ``steps_per_execution`` runs that
+    many steps per graph call; ``deterministic`` turns on op determinism. They are
+    recorded in ``config.json``; a run may resume with other values, except into or out
+    of mixed_float16 (its checkpoint holds loss-scaled optimizers).
     """
     srresnet.check_scale(scale)
     if model not in MODELS:
@@ -324,7 +341,11 @@ def train(*, scale=4, data="photos", out=None, model="srresnet", init_from=None,
         "adversarial_weight": float(adversarial_weight) if model == "srgan" else 0.0,
         "content": "vgg54" if vgg_weights else "pixel", "vgg_weights": vgg_weights,
         "init_from": init_from, "seed": seed, "data_dir": data_dir,
+        "strategy": strategy, "precision": precision, "jit": bool(jit),
+        "steps_per_execution": steps_per_execution, "deterministic": bool(deterministic),
     }
+    if not isinstance(steps_per_execution, int) or steps_per_execution < 1:
+        raise UserInputError(f"--steps-per-execution must be >= 1, got {steps_per_execution!r}")
     if config["patch_size"] % scale:
         raise UserInputError(
             f"--patch-size {config['patch_size']} is not a multiple of --scale {scale}; "
@@ -335,12 +356,19 @@ def train(*, scale=4, data="photos", out=None, model="srresnet", init_from=None,
     out = out or os.path.join("runs", f"{model}-x{scale}")
     runs.check_resumable(out, config, kind=KIND, keys=ARCHITECTURE_KEYS)
 
-    keras.utils.set_random_seed(seed)
+    # Before any TensorFlow op: a mirrored strategy may split the CPU into devices.
+    strategy = runtime.configure(strategy=strategy, precision=precision,
+                                 deterministic=deterministic, seed=seed)
     images = usable_images(
         load_images(data, split="train", channels=channels, data_dir=data_dir),
         scale=scale, patch_size=config["patch_size"], degradation=degradation,
     )
-    sr_model = build_model(config)
+    runtime.check_global_batch(strategy, config["batch_size"])
+    with strategy.scope():
+        sr_model = build_model(config, jit=jit, steps_per_execution=steps_per_execution)
+    if strategy.num_replicas_in_sync > 1:
+        print(f"training on {strategy.num_replicas_in_sync} replicas ({config['strategy']}); "
+              f"each step splits the batch of {config['batch_size']} between them")
     runs.check_writable(out)
     checkpoint = gan_callbacks.TrainingCheckpoint(os.path.join(out, "checkpoints"), sr_model)
     initial_epoch = checkpoint.restore()
