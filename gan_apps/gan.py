@@ -73,6 +73,22 @@ def gradient_norm(grads, optimizer):
     return norm * tf.distribute.get_strategy().num_replicas_in_sync
 
 
+def record_gradient_norm(tracker, grads, optimizer):
+    """Add this step's :func:`gradient_norm` to the ``tracker`` mean.
+
+    Under a :class:`keras.optimizers.LossScaleOptimizer` a step whose scaled gradient
+    overflowed is skipped and the loss scale lowered (dynamic loss scaling, Micikevicius
+    et al. 2018, Sec. 3.2): a normal event of float16 training, not a divergence, so such
+    a step adds nothing to the mean (NaN losses still show in the loss trackers).
+    """
+    norm = gradient_norm(grads, optimizer)
+    if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        tracker.update_state(norm)
+        return
+    applied = ops.isfinite(norm)
+    tracker.update_state(ops.where(applied, norm, 0.0), sample_weight=ops.cast(applied, "float32"))
+
+
 @keras.saving.register_keras_serializable(package="gan_apps")
 class GAN(keras.Model):
     """A generator and a discriminator trained adversarially with ``fit``.
@@ -300,7 +316,7 @@ class GAN(keras.Model):
 
     def record_discriminator(self, real_logits, fake_logits, loss, grads, penalty_values):
         """Update the discriminator's trackers after one critic update."""
-        self.d_grad_norm_tracker.update_state(gradient_norm(grads, self.d_optimizer))
+        record_gradient_norm(self.d_grad_norm_tracker, grads, self.d_optimizer)
         if self.accuracy_trackers:
             threshold = self.objective.threshold
             self.accuracy_trackers["d_acc_real"].update_state(
@@ -337,4 +353,4 @@ class GAN(keras.Model):
         grads = tape.gradient(scaled, variables)
         self.g_optimizer.apply(grads, variables)
         self.g_loss_tracker.update_state(loss)
-        self.g_grad_norm_tracker.update_state(gradient_norm(grads, self.g_optimizer))
+        record_gradient_norm(self.g_grad_norm_tracker, grads, self.g_optimizer)

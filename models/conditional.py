@@ -23,7 +23,7 @@ from keras import layers, ops
 from gan_apps import penalties as penalties_lib
 from gan_apps import runtime
 from gan_apps.errors import UserInputError
-from gan_apps.gan import GAN, StepContext, gradient_norm, replica_scale
+from gan_apps.gan import GAN, StepContext, record_gradient_norm, replica_scale
 from gan_apps.layers import SpectralNormalization
 from gan_apps.models.dcgan import DISCRIMINATOR_NORMS, dcgan_discriminator, dcgan_generator
 
@@ -270,7 +270,7 @@ class AuxiliaryHeadGAN(GAN):
         grads = tape.gradient(scaled, variables)
         self.g_optimizer.apply(grads, variables)
         self.g_loss_tracker.update_state(loss)
-        self.g_grad_norm_tracker.update_state(gradient_norm(grads, self.g_optimizer))
+        record_gradient_norm(self.g_grad_norm_tracker, grads, self.g_optimizer)
         self._update_auxiliary(aux_logs)
 
 

@@ -22,7 +22,7 @@ from keras import layers, ops
 from gan_apps import kernels, runtime, sampling
 from gan_apps import penalties as penalties_lib
 from gan_apps.errors import UserInputError
-from gan_apps.gan import GAN, gradient_norm, replica_scale, step_logs
+from gan_apps.gan import GAN, record_gradient_norm, replica_scale, step_logs
 from gan_apps.models.dcgan import _initializers, _start_size, dcgan_generator
 from gan_apps.models.mlp import mlp_generator
 
@@ -146,7 +146,7 @@ class GMMN(keras.Model):
         grads = tape.gradient(scaled, variables)
         self.g_optimizer.apply(grads, variables)
         self.g_loss_tracker.update_state(loss)
-        self.g_grad_norm_tracker.update_state(gradient_norm(grads, self.g_optimizer))
+        record_gradient_norm(self.g_grad_norm_tracker, grads, self.g_optimizer)
         return step_logs(self.metrics)
 
 
@@ -228,7 +228,7 @@ class MMDGAN(GAN):
             penalty.after_discriminator_update(self.discriminator)
         self.d_loss_tracker.update_state(loss)
         self.mmd2_tracker.update_state(value)
-        self.d_grad_norm_tracker.update_state(gradient_norm(grads, self.d_optimizer))
+        record_gradient_norm(self.d_grad_norm_tracker, grads, self.d_optimizer)
 
     def mmd_generator_step(self, real):
         """One generator update: gradient descent on MMD^2 of the features (Algorithm 1)."""
@@ -240,7 +240,7 @@ class MMDGAN(GAN):
         grads = tape.gradient(scaled, variables)
         self.g_optimizer.apply(grads, variables)
         self.g_loss_tracker.update_state(loss)
-        self.g_grad_norm_tracker.update_state(gradient_norm(grads, self.g_optimizer))
+        record_gradient_norm(self.g_grad_norm_tracker, grads, self.g_optimizer)
 
 
 def mlp_feature_critic(input_dim=2, hidden=(128, 128), feature_dim=16, seed=None):

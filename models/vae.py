@@ -30,7 +30,7 @@ from keras import layers, ops
 
 from gan_apps import sampling
 from gan_apps.errors import UserInputError
-from gan_apps.gan import gradient_norm, replica_scale
+from gan_apps.gan import record_gradient_norm, replica_scale
 from gan_apps.models.dcgan import dcgan_generator
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -271,7 +271,7 @@ class VAE(keras.Model):
         self.elbo_tracker.update_state(elbo)
         self.reconstruction_tracker.update_state(-ops.mean(terms["log_likelihood"]))
         self.kl_tracker.update_state(ops.mean(terms["kl"]))
-        self.grad_norm_tracker.update_state(gradient_norm(grads, self.optimizer))
+        record_gradient_norm(self.grad_norm_tracker, grads, self.optimizer)
         return {m.name: m.result() for m in self.metrics}
 
     def test_step(self, data):

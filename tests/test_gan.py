@@ -153,3 +153,23 @@ def test_dcgan_on_digits_lowers_frechet_distance():
     after = distance(gan.generate(500))
     real_floor = distance(train_images[:500])
     assert after < 0.5 * before, (before, after, real_floor)
+
+
+def test_a_step_skipped_by_loss_scaling_adds_nothing_to_the_gradient_norm():
+    # float16 training overflows now and then by design (the loss scale then drops): the
+    # skipped step must not turn the epoch's mean gradient norm into NaN (NaNGuard).
+    import keras
+    import numpy as np
+
+    from gan_apps.gan import record_gradient_norm
+
+    variable = keras.Variable(np.zeros(2, "float32"))
+    scaled = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1), initial_scale=4.0)
+    scaled.build([variable])
+    tracker = keras.metrics.Mean()
+    record_gradient_norm(tracker, [np.array([12.0, 16.0], "float32")], scaled)  # |g| 20 / 4
+    record_gradient_norm(tracker, [np.array([np.inf, 1.0], "float32")], scaled)
+    assert float(tracker.result()) == 5.0
+    plain = keras.metrics.Mean()
+    record_gradient_norm(plain, [np.array([np.inf, 1.0], "float32")], keras.optimizers.SGD(0.1))
+    assert not np.isfinite(float(plain.result()))
