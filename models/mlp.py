@@ -3,6 +3,9 @@
 Three hidden layers of 128 units and a 2-D latent by default, as in the toy
 experiments of Gulrajani et al. 2017 (their networks are 512 wide; 128 trains
 several times faster on CPU and still covers the ring and grid mixtures).
+The activation and the weight initialisation are options so that other papers' toy
+networks can be built too (the unrolled GAN's reference notebook: tanh, orthogonal
+weights with gain 1.4).
 """
 
 from __future__ import annotations
@@ -10,7 +13,12 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from gan_apps.errors import UserInputError
 from gan_apps.layers import SpectralNormalization
+
+INITIALIZERS = ("he_normal", "orthogonal")
+# Gain of the orthogonal initialiser (Saxe et al. 2014) in the unrolled GAN notebook.
+ORTHOGONAL_GAIN = 1.4
 
 
 def _offset(seed, layer):
@@ -18,25 +26,51 @@ def _offset(seed, layer):
     return None if seed is None else seed + layer
 
 
-def mlp_generator(latent_dim=2, output_dim=2, hidden=(128, 128, 128), seed=None):
-    """MLP generator ``z -> points [B, output_dim]`` with ReLU hidden layers, linear output."""
+def _kernel_initializer(kind, seed):
+    if kind == "he_normal":
+        return keras.initializers.HeNormal(seed)
+    if kind == "orthogonal":
+        return keras.initializers.Orthogonal(gain=ORTHOGONAL_GAIN, seed=seed)
+    raise UserInputError(f"unknown initializer {kind!r}; choose one of: {', '.join(INITIALIZERS)}")
+
+
+def _activation(name):
+    return layers.LeakyReLU(0.2) if name == "leaky_relu" else layers.Activation(name)
+
+
+def mlp_generator(latent_dim=2, output_dim=2, hidden=(128, 128, 128), seed=None,
+                  activation="relu", initializer="he_normal"):
+    """MLP generator ``z -> points [B, output_dim]`` with ``activation`` hidden layers, linear output.
+
+    ``initializer`` (he_normal or orthogonal) is used for the hidden layers, and for the
+    output layer too when orthogonal (else Keras' Glorot uniform).
+    """
     z = keras.Input((latent_dim,), name="z")
     x = z
     for i, units in enumerate(hidden):
-        x = layers.Dense(units, activation="relu",
-                         kernel_initializer=keras.initializers.HeNormal(_offset(seed, i)))(x)
-    points = layers.Dense(output_dim, dtype="float32", name="points")(x)
+        x = layers.Dense(units, kernel_initializer=_kernel_initializer(initializer, _offset(seed, i)))(x)
+        x = _activation(activation)(x)
+    output_init = (_kernel_initializer(initializer, _offset(seed, len(hidden)))
+                   if initializer == "orthogonal" else "glorot_uniform")
+    points = layers.Dense(output_dim, kernel_initializer=output_init, dtype="float32", name="points")(x)
     return keras.Model(z, points, name="mlp_generator")
 
 
-def mlp_discriminator(input_dim=2, hidden=(128, 128, 128), norm="none", seed=None):
-    """MLP discriminator ``points -> logits [B, 1]``; ``norm="spectral"`` wraps every Dense."""
+def mlp_discriminator(input_dim=2, hidden=(128, 128, 128), norm="none", seed=None,
+                      activation="leaky_relu", initializer="he_normal"):
+    """MLP discriminator ``points -> logits [B, 1]``; ``norm="spectral"`` wraps every Dense.
+
+    ``activation``: "leaky_relu" (slope 0.2) or any Keras activation name.
+    ``initializer`` as :func:`mlp_generator`.
+    """
     wrap = SpectralNormalization if norm == "spectral" else (lambda layer: layer)
     points = keras.Input((input_dim,), name="points")
     x = points
     for i, units in enumerate(hidden):
-        x = wrap(layers.Dense(units, kernel_initializer=keras.initializers.HeNormal(_offset(seed, i))))(x)
-        x = layers.LeakyReLU(0.2)(x)
-    logits = wrap(layers.Dense(1))(x)
+        x = wrap(layers.Dense(units, kernel_initializer=_kernel_initializer(initializer, _offset(seed, i))))(x)
+        x = _activation(activation)(x)
+    output_init = (_kernel_initializer(initializer, _offset(seed, len(hidden)))
+                   if initializer == "orthogonal" else "glorot_uniform")
+    logits = wrap(layers.Dense(1, kernel_initializer=output_init))(x)
     logits = layers.Activation("linear", dtype="float32", name="logits")(logits)
     return keras.Model(points, logits, name="mlp_discriminator")

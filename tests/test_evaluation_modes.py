@@ -65,3 +65,21 @@ def test_grid_collapse_to_one_mode():
     assert result["mode_counts"][7] == 2500 and sum(result["mode_counts"]) == 2500
     assert result["kl_to_uniform"] == pytest.approx(np.log(25))
     assert mixture_mode_stats(samples, grid.centers, grid.std, min_count=2501)["modes_captured"] == 0
+
+
+def test_cut_free_balance_and_distance():
+    # A ring-shaped smear at 10 sigma from every mode: nothing is high quality, yet the
+    # mass is shared evenly among the eight cells (nearest-mode KL 0); a cloud in one
+    # cell gives log 8. Distances are checked against a hand-placed sample.
+    angles = 2 * np.pi * (np.arange(800) + 0.5) / 800
+    radius = np.linalg.norm(RING.centers[0]) + 10 * RING.std
+    smear = radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    result = mixture_mode_stats(smear, RING.centers, RING.std)
+    assert result["modes_captured"] == 0 and result["high_quality_fraction"] == 0.0
+    assert result["nearest_kl_to_uniform"] == pytest.approx(0.0, abs=1e-12)
+    assert result["kl_to_uniform"] == pytest.approx(np.log(8))
+    assert result["median_distance_sigma"] > 10
+    cloud = np.repeat(RING.centers[2:3] + np.array([[0.0, 4 * RING.std]]), 5, axis=0)
+    result = mixture_mode_stats(cloud, RING.centers, RING.std)
+    assert result["nearest_kl_to_uniform"] == pytest.approx(np.log(8))
+    assert result["median_distance_sigma"] == pytest.approx(4.0)

@@ -4,10 +4,12 @@
     python tools/bench_family_mixtures.py digits [--seeds 0] [--steps 600] [--samples 1000]
 
 ``mixtures`` trains, on ring8 and grid25, the unrolled GAN (K = 5, second order), the
-same networks and optimizers without unrolling (K = 0), GMMN and MMD-GAN, each from its
-builder's defaults, for ``--steps`` fit steps; then draws 2,500 samples and reports modes
-captured and the high-quality fraction (gan_apps.evaluation.modes.mixture_mode_stats)
-and the wall time. It writes the block ``family_mixtures`` of docs/benchmarks.md.
+same networks and optimizers without unrolling (K = 0), GMMN and MMD-GAN (or the
+``--models`` subset), each from its builder's defaults, for ``--steps`` generator
+updates; then draws 2,500 samples and reports modes captured, the high-quality fraction,
+the nearest-mode KL and the median distance to the nearest mode
+(gan_apps.evaluation.modes.mixture_mode_stats) and the wall time. It writes the block
+``--block`` (default ``family_mixtures``) of docs/benchmarks.md.
 ``digits`` trains GMMN and MMD-GAN at 32x32 and writes FID/KID on the digits-CNN
 features to the block ``family_mmd_digits``.
 """
@@ -53,7 +55,7 @@ def mixtures(args):
     for data in args.data.split(","):
         mixture = data_lib.MIXTURES[data]
         for name in names:
-            modes, quality, seconds = [], [], []
+            modes, quality, balance, distance, seconds = [], [], [], [], []
             for seed in seeds:
                 keras.utils.set_random_seed(seed)
                 model = MIXTURE_MODELS[name](seed)
@@ -67,26 +69,35 @@ def mixtures(args):
                                            mixture.centers, mixture.std)
                 modes.append(stats["modes_captured"])
                 quality.append(stats["high_quality_fraction"])
+                balance.append(stats["nearest_kl_to_uniform"])
+                distance.append(stats["median_distance_sigma"])
                 print(data, name, seed, stats["modes_captured"],
-                      round(stats["high_quality_fraction"], 3), round(seconds[-1]), flush=True)
+                      round(stats["high_quality_fraction"], 3), round(balance[-1], 3),
+                      round(distance[-1], 1), round(seconds[-1]), flush=True)
             rows.append(f"| {data} | {LABELS.get(name, name)} | {mean_std(modes)} / {len(mixture.centers)} | "
-                        f"{mean_std(quality)} | {statistics.median(seconds):.0f} |")
+                        f"{mean_std(quality)} | {mean_std(balance)} | {mean_std(distance)} | "
+                        f"{statistics.median(seconds):.0f} |")
+    models = f" --models {args.models}" if args.models else ""
+    block = f" --block {args.block}" if args.block != "family_mixtures" else ""
     table = "\n".join([
         f"Command: `python tools/bench_family_mixtures.py mixtures --seeds {args.seeds} "
-        f"--steps {args.steps} --batch-size {args.batch_size} --data {args.data}`  ",
+        f"--steps {args.steps} --batch-size {args.batch_size} --data {args.data}{models}{block}`  ",
         f"Machine: {machine()}. Total wall time {time.time() - started:.0f} s.  ",
         f"Protocol: builder defaults (see docs above), {args.steps} generator updates at batch "
         f"{args.batch_size} (MMD-GAN: 5 critic updates per generator update, each on its own "
         "minibatch), "
         f"then {EVAL_SAMPLES} samples; a mode is captured with >= 20 samples within 3 sigma; "
-        f"high quality = within 3 sigma of any mode. Mean ± std over seeds {args.seeds}.",
+        f"high quality = within 3 sigma of any mode; nearest-mode KL = KL(histogram of every "
+        "sample's nearest mode ‖ uniform), log K when collapsed into one mode's cell; median "
+        f"distance to the nearest mode in sigmas. Mean ± std over seeds {args.seeds}.",
         "",
-        "| data | model | modes captured | high-quality fraction | s / run (median) |",
-        "|---|---|---|---|---|",
+        "| data | model | modes captured | high-quality fraction | nearest-mode KL | "
+        "median distance / sigma | s / run (median) |",
+        "|---|---|---|---|---|---|---|",
         *rows,
     ])
     print(table)
-    write_block("family_mixtures", table)
+    write_block(args.block, table)
 
 
 def digits(args):
@@ -144,6 +155,7 @@ def main(argv=None):
     mix.add_argument("--data", default="ring8,grid25")
     mix.add_argument("--steps", type=int, default=2000)
     mix.add_argument("--batch-size", type=int, default=512)
+    mix.add_argument("--block", default="family_mixtures", help="docs/benchmarks.md block to write")
     dig = sub.add_parser("digits")
     dig.add_argument("--seeds", default="0")
     dig.add_argument("--steps", type=int, default=600)

@@ -31,6 +31,12 @@ def mixture_mode_stats(samples, centers, std, *, min_count=20, n_sigma=3.0):
         U is positive everywhere and empty modes add 0 log 0 = 0, so the value is exact,
         0 when balanced and log K when every sample falls on one mode. With no high-quality
         sample at all p is undefined; the worst case log K is reported.
+        Two numbers that do not depend on the quality cut, for generators whose samples
+        are spread but not yet sharp: ``nearest_kl_to_uniform``, the same KL for the
+        histogram of every sample's nearest mode (how the mass is shared among the modes'
+        cells: log K for a generator collapsed into one cell), and
+        ``median_distance_sigma``, the median distance of a sample to its nearest mode in
+        units of ``std``.
     """
     samples = np.asarray(samples, np.float64).reshape(-1, 2)
     centers = np.asarray(centers, np.float64).reshape(-1, 2)
@@ -41,16 +47,24 @@ def mixture_mode_stats(samples, centers, std, *, min_count=20, n_sigma=3.0):
     nearest = np.argmin(distances, axis=1)
     good = distances[np.arange(len(samples)), nearest] <= n_sigma * std
     counts = np.bincount(nearest[good], minlength=k)
-    if counts.sum() == 0:
-        kl = float(np.log(k))
-    else:
-        p = counts / counts.sum()
-        nonzero = p > 0
-        kl = float(np.sum(p[nonzero] * np.log(p[nonzero] * k)))
+    nearest_counts = np.bincount(nearest, minlength=k)
     return {
         "modes_captured": int(np.sum(counts >= min_count)),
         "num_modes": k,
         "high_quality_fraction": float(np.mean(good)) if len(samples) else 0.0,
         "mode_counts": counts.tolist(),
-        "kl_to_uniform": kl,
+        "kl_to_uniform": _kl_to_uniform(counts),
+        "nearest_kl_to_uniform": _kl_to_uniform(nearest_counts),
+        "median_distance_sigma": (float(np.median(distances[np.arange(len(samples)), nearest]) / std)
+                                  if len(samples) else float("nan")),
     }
+
+
+def _kl_to_uniform(counts):
+    """KL(p || U) of the histogram ``counts`` (log K for an empty histogram)."""
+    k = len(counts)
+    if counts.sum() == 0:
+        return float(np.log(k))
+    p = counts / counts.sum()
+    nonzero = p > 0
+    return float(np.sum(p[nonzero] * np.log(p[nonzero] * k)))
