@@ -217,7 +217,9 @@ class ImagePool(keras.layers.Layer):
             filling = count < self.pool_size
             swap = tf.logical_and(tf.logical_not(filling), coins[i] > 0.5)
             slot = tf.where(filling, count, slots[i])
-            returned = tf.where(swap, buffer[slot], image)
+            # tf.gather, not buffer[slot]: XLA would bake the slot in as a constant and
+            # recompile the train step at every step.
+            returned = tf.where(swap, tf.gather(buffer, slot), image)
             stored = tf.logical_or(filling, swap)
             buffer = tf.where(
                 stored,

@@ -2,6 +2,7 @@
 
     python tools/bench.py mixtures [--seeds 0,1,2] [--generator-steps 2000]
     python tools/bench.py speed [--presets dcgan,wgan_gp,sngan] [--configs float32,XLA,...]
+    python tools/bench.py speed --presets cyclegan,srresnet,srgan --block speed_pipelines
     python tools/bench.py digits [--seeds 0,1,2] [--steps 600]
 
 Each suite prints its table and rewrites the block between
@@ -113,6 +114,7 @@ class _BatchClock(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.times.append(time.perf_counter())
+        self.logs = logs or {}
 
 
 SPEED_CONFIGS = {
@@ -123,11 +125,107 @@ SPEED_CONFIGS = {
     "float16": ("mixed_float16", False, 1),
     "spe8": ("float32", False, 8),
 }
+SPEED_CONFIG_NOTES = {
+    "float32": "float32 graph", "XLA": "XLA (`--jit`)", "bfloat16": "mixed_bfloat16",
+    "float16": "mixed_float16 (loss-scaled)", "spe8": "spe8 (`--steps-per-execution 8`)",
+}
+
+
+PIPELINES = ("cyclegan", "srresnet", "srgan")  # task pipelines `speed` measures besides presets
+# CPU-sized task networks for the throughput table.
+CYCLEGAN_SPEED = {"crop_size": 64, "ngf": 16, "ndf": 32, "n_blocks": 6, "batch_size": 4}
+SR_SPEED = {"scale": 4, "blocks": 4, "filters": 32, "patch_size": 64, "batch_size": 8}
+SPEED_POOL = 128  # in-memory random examples the pipeline cases batch from
+
+
+def _in_memory_batches(arrays, batch_size):
+    """Shuffled full batches of in-memory arrays, as the digits loader makes them."""
+    dataset = tf.data.Dataset.from_tensor_slices(arrays)
+    dataset = dataset.shuffle(SPEED_POOL, seed=0, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def _speed_preset(name, width, jit, spe):
+    """A preset GAN on the digits pipeline: (model, dataset, images per step)."""
+    gan = build_gan(name, resolution=32, channels=1, width=width, seed=0,
+                    jit_compile=True if jit else False, steps_per_execution=spe)
+    per_step = 64 * gan.n_critic  # real images one step consumes (64 per critic update)
+    dataset = data_lib.load_dataset("digits", resolution=32, batch_size=per_step, seed=0)
+    return gan, dataset, per_step
+
+
+def _speed_pipeline(name, jit, spe):
+    """A task pipeline's model on random in-memory data: (model, dataset, images per step).
+
+    cyclegan: unpaired batches (a, b) of uniform [-1, 1] images, images/s counts domain A.
+    srresnet / srgan: (LR, HR) pairs, HR uniform random, LR its MATLAB-bicubic x4
+    degradation as the pipeline makes it; images/s counts HR patches.
+    """
+    from gan_apps import degradations
+
+    rng = np.random.default_rng(0)
+    if name == "cyclegan":
+        from gan_apps.models import cyclegan
+
+        c = CYCLEGAN_SPEED
+        model = cyclegan.build_cyclegan(
+            channels=3, crop_size=c["crop_size"], ngf=c["ngf"], ndf=c["ndf"],
+            n_blocks=c["n_blocks"], seed=0, jit_compile=True if jit else False,
+            steps_per_execution=spe,
+        )
+        shape = (SPEED_POOL, c["crop_size"], c["crop_size"], 3)
+        a = rng.uniform(-1.0, 1.0, shape).astype(np.float32)
+        b = rng.uniform(-1.0, 1.0, shape).astype(np.float32)
+        return model, _in_memory_batches((a, b), c["batch_size"]), c["batch_size"]
+    from gan_apps.pipelines import super_resolution
+
+    c = SR_SPEED
+    config = {
+        "model": name, "scale": c["scale"], "channels": 3, "blocks": c["blocks"],
+        "filters": c["filters"], "batch_norm": True, "patch_size": c["patch_size"],
+        "objective": "non_saturating", "adversarial_weight": 1e-3 if name == "srgan" else 0.0,
+        "content": "pixel", "vgg_weights": None,
+        "learning_rate": super_resolution.DEFAULTS["learning_rate"],
+    }
+    model = super_resolution.build_model(config, jit=jit, steps_per_execution=spe)
+    # build_model leaves jit_compile="auto" without jit, which Keras turns into XLA on a
+    # GPU; pin it so that only the XLA configuration compiles with XLA.
+    model.jit_compile = True if jit else False
+    hr = rng.integers(0, 256, (SPEED_POOL, c["patch_size"], c["patch_size"], 3), dtype=np.uint8)
+    degrade = degradations.get(degradations.DEFAULT_DEGRADATION)
+    lr = np.stack([degrade(patch, c["scale"]) for patch in hr])
+    pairs = (lr.astype(np.float32) / 127.5 - 1.0, hr.astype(np.float32) / 127.5 - 1.0)
+    return model, _in_memory_batches(pairs, c["batch_size"]), c["batch_size"]
+
+
+def _time_fit(model, dataset, per_step, spe, steps, repeats):
+    """images/s of ``fit`` (median over ``repeats``) and of the input pipeline alone."""
+    stream = dataset.repeat()
+    # The input pipeline alone: batches/s of the same tf.data pipeline, nothing trained.
+    iterator = iter(stream)
+    for _ in range(5):
+        next(iterator)
+    t0 = time.perf_counter()
+    for _ in range(steps * 4):
+        next(iterator)
+    input_rate = steps * 4 * per_step / (time.perf_counter() - t0)
+    clock = _BatchClock()
+    rates = []
+    warmup = 2 * spe + 5
+    # At least two timed batch ends, also when steps < steps_per_execution.
+    steps = max(steps, spe + 1)
+    for _ in range(repeats):
+        model.fit(stream, steps_per_epoch=steps + warmup, epochs=1, verbose=0, callbacks=[clock])
+        # With steps_per_execution N the callback fires every N steps.
+        times = clock.times[warmup // spe:]
+        rates.append((len(times) - 1) * spe * per_step / (times[-1] - times[0]))
+    nonfinite = sorted(k for k, v in clock.logs.items() if not np.all(np.isfinite(v)))
+    return statistics.median(rates), input_rate, nonfinite
 
 
 def speed_one(args):
-    """One (preset, configuration) in this process; prints a JSON line with images/s,
-    the input pipeline's images/s and the process's peak resident memory."""
+    """One (preset or pipeline, configuration) in this process; prints a JSON line with
+    images/s, the input pipeline's images/s and the process's peak resident memory."""
     import json
     import resource
 
@@ -135,42 +233,37 @@ def speed_one(args):
 
     precision, jit, spe = SPEED_CONFIGS[args.config]
     runtime.configure(precision=precision, seed=0)
-    gan = build_gan(args.preset, resolution=32, channels=1, width=args.width, seed=0,
-                    jit_compile=True if jit else False, steps_per_execution=spe)
-    per_step = 64 * gan.n_critic  # real images one step consumes (64 per critic update)
-    dataset = data_lib.load_dataset("digits", resolution=32, batch_size=per_step, seed=0)
-    stream = dataset.repeat()
-    # The input pipeline alone: batches/s of the same tf.data pipeline, nothing trained.
-    iterator = iter(stream)
-    for _ in range(5):
-        next(iterator)
-    t0 = time.perf_counter()
-    for _ in range(args.steps * 4):
-        next(iterator)
-    input_rate = args.steps * 4 * per_step / (time.perf_counter() - t0)
-    clock = _BatchClock()
-    rates = []
-    warmup = 2 * spe + 5
-    for _ in range(args.repeats):
-        gan.fit(stream, steps_per_epoch=args.steps + warmup, epochs=1, verbose=0, callbacks=[clock])
-        # With steps_per_execution N the callback fires every N steps.
-        times = clock.times[warmup // spe:]
-        rates.append((len(times) - 1) * spe * per_step / (times[-1] - times[0]))
+    if args.preset in PIPELINES:
+        model, dataset, per_step = _speed_pipeline(args.preset, jit, spe)
+    else:
+        model, dataset, per_step = _speed_preset(args.preset, args.width, jit, spe)
+    if bool(model.jit_compile) != bool(jit):
+        raise RuntimeError(f"{args.preset} {args.config}: jit_compile is {model.jit_compile}")
+    rate, input_rate, nonfinite = _time_fit(model, dataset, per_step, spe, args.steps, args.repeats)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     gpu_peak = None
     if tf.config.list_physical_devices("GPU"):
         gpu_peak = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
-    print("SPEED" + json.dumps({"rate": statistics.median(rates), "input_rate": input_rate,
-                                "peak_rss_mb": peak_mb, "gpu_peak_mb": gpu_peak}), flush=True)
+    print("SPEED" + json.dumps({"rate": rate, "input_rate": input_rate, "peak_rss_mb": peak_mb,
+                                "gpu_peak_mb": gpu_peak, "nonfinite": nonfinite}), flush=True)
+
+
+def _rate(value):
+    """images/s: whole numbers from 100 up, three significant digits below."""
+    return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
 
 
 def speed(args):
-    """Train-step throughput per preset and configuration, each in a fresh process so the
-    precision policy and the peak memory belong to that configuration alone."""
+    """Train-step throughput per preset or pipeline and configuration, each in a fresh
+    process so the precision policy and the peak memory belong to that configuration alone."""
     import json
     import subprocess
 
     names = args.presets.split(",") if args.presets else ["dcgan", "wgan_gp", "sngan"]
+    unknown = [n for n in names if n not in PRESETS and n not in PIPELINES]
+    if unknown:
+        raise SystemExit(f"unknown presets or pipelines: {', '.join(unknown)} "
+                         f"(pipelines: {', '.join(PIPELINES)})")
     configs = args.configs.split(",")
     rows = []
     started = time.time()
@@ -180,39 +273,72 @@ def speed(args):
             command = [sys.executable, __file__, "speed-one", "--preset", name, "--config", config,
                        "--width", str(args.width), "--steps", str(args.steps),
                        "--repeats", str(args.repeats)]
+            t0 = time.time()
             proc = subprocess.run(command, capture_output=True, text=True)
             line = [l for l in proc.stdout.splitlines() if l.startswith("SPEED")]
             if proc.returncode or not line:
                 raise RuntimeError(f"{name} {config} failed:\n{proc.stderr[-2000:]}")
             results[config] = json.loads(line[-1][len("SPEED"):])
-            print(name, config, results[config], flush=True)
+            print(name, config, results[config], f"({time.time() - t0:.0f} s)", flush=True)
         base = results[configs[0]]["rate"]
-        cells = " | ".join(f"{results[c]['rate']:.0f} ({results[c]['rate'] / base:.2f}x)" for c in configs)
+        cells = " | ".join(f"{_rate(results[c]['rate'])} ({results[c]['rate'] / base:.2f}x)"
+                           for c in configs)
         memory = " / ".join(f"{results[c]['peak_rss_mb']:.0f}" for c in configs)
         rows.append(f"| {name} | {cells} | {results[configs[0]]['input_rate']:.0f} | {memory} |")
+    presets = [n for n in names if n not in PIPELINES]
+    pipelines = [n for n in names if n in PIPELINES]
+    cyc, sr = CYCLEGAN_SPEED, SR_SPEED
+    what = []
+    if presets:
+        what.append(f"`fit` on the digits pipeline at 32x32, batch 64, width {args.width}")
+    if "cyclegan" in pipelines:
+        what.append(f"cyclegan: `build_cyclegan` at crop {cyc['crop_size']}, ngf {cyc['ngf']}, "
+                    f"ndf {cyc['ndf']}, {cyc['n_blocks']} residual blocks, batch "
+                    f"{cyc['batch_size']} of random uniform [-1, 1] images per domain (images/s "
+                    "counts domain A)")
+    if {"srresnet", "srgan"} & set(pipelines):
+        what.append(f"{'/'.join(n for n in pipelines if n != 'cyclegan')}: the super-resolution "
+                    f"pipeline's `build_model` at x{sr['scale']}, {sr['blocks']} blocks, "
+                    f"{sr['filters']} filters, pixel-MSE content loss, batch {sr['batch_size']} "
+                    f"of {sr['patch_size']}x{sr['patch_size']} random HR patches with their "
+                    "MATLAB-bicubic LR (images/s counts HR patches)")
+    protocol = [
+        f"Protocol: each {'preset' if not pipelines else 'model'} x configuration in a fresh "
+        f"process; {'; '.join(what)}; images/s timed between batch ends "
+        f"over {args.steps} steps after warm-up, median of {args.repeats} runs; in brackets "
+        f"the ratio to {configs[0]}. Configurations: "
+        f"{'; '.join(SPEED_CONFIG_NOTES[c] for c in configs)}. Input pipeline: images/s of "
+        "the same tf.data pipeline iterated alone. Peak memory: the process's maximum "
+        "resident set (TensorFlow's runtime included), per configuration."
+    ]
+    if presets:
+        protocol.append(
+            "images/s counts real images consumed (64 per critic update; wgan_gp makes 5 "
+            "critic updates and one generator update per step)."
+        )
+    if pipelines:
+        protocol.append(
+            "Configurations other than XLA pin `jit_compile=False` (the pipelines' default "
+            "`auto` would turn XLA on on a GPU)."
+        )
+    width = f" --width {args.width}" if presets else ""
+    block = f" --block {args.block}" if args.block != "speed" else ""
     table = "\n".join(
         [
             f"Command: `python tools/bench.py speed --presets {','.join(names)} --configs "
-            f"{args.configs} --width {args.width} --steps {args.steps} --repeats {args.repeats}`  ",
+            f"{args.configs}{width} --steps {args.steps} --repeats {args.repeats}{block}`  ",
             f"Machine: {machine()}. Total wall time {time.time() - started:.0f} s.  ",
-            f"Protocol: each preset x configuration in a fresh process; `fit` on the digits "
-            f"pipeline at 32x32, batch 64, width {args.width}; images/s timed between batch ends "
-            f"over {args.steps} steps after warm-up, median of {args.repeats} runs; in brackets "
-            f"the ratio to {configs[0]}. Configurations: float32 graph; XLA (`--jit`); "
-            "mixed_bfloat16; mixed_float16 (loss-scaled); spe8 (`--steps-per-execution 8`). "
-            "Input pipeline: images/s of the same tf.data pipeline iterated alone. Peak memory: "
-            "the process's maximum resident set (TensorFlow's runtime included), per configuration. "
-            "images/s counts real images consumed (64 per critic update; wgan_gp makes 5 "
-            "critic updates and one generator update per step).",
+            " ".join(protocol),
             "",
-            f"| preset | {' | '.join(f'images/s {c}' for c in configs)} | input pipeline images/s "
+            f"| {'preset' if not pipelines else 'model'} | "
+            f"{' | '.join(f'images/s {c}' for c in configs)} | input pipeline images/s "
             f"| peak RSS MB ({' / '.join(configs)}) |",
             "|---|" + "---|" * (len(configs) + 2),
             *rows,
         ]
     )
     print(table)
-    write_block("speed", table)
+    write_block(args.block, table)
 
 
 class _QualityClock(keras.callbacks.Callback):
@@ -338,14 +464,16 @@ def main(argv=None):
     mix.add_argument("--generator-steps", type=int, default=2000)
     mix.add_argument("--batch-size", type=int, default=256)
     spd = sub.add_parser("speed")
-    spd.add_argument("--presets", help="comma-separated (default: dcgan,wgan_gp,sngan)")
+    spd.add_argument("--presets", help="comma-separated presets or pipelines "
+                     f"({','.join(PIPELINES)}) (default: dcgan,wgan_gp,sngan)")
     spd.add_argument("--configs", default=",".join(SPEED_CONFIGS),
                      help=f"comma-separated, the first is the baseline (default: {','.join(SPEED_CONFIGS)})")
     spd.add_argument("--width", type=int, default=32)
     spd.add_argument("--steps", type=int, default=30)
     spd.add_argument("--repeats", type=int, default=3)
+    spd.add_argument("--block", default="speed", help="docs/benchmarks.md block to rewrite")
     one = sub.add_parser("speed-one", help="one speed measurement (used by speed)")
-    one.add_argument("--preset", required=True)
+    one.add_argument("--preset", required=True, help="a preset or a pipeline")
     one.add_argument("--config", required=True, choices=list(SPEED_CONFIGS))
     one.add_argument("--width", type=int, default=32)
     one.add_argument("--steps", type=int, default=30)
