@@ -46,15 +46,8 @@ SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.parametrize("preset,extra", [("dcgan", "gp"), ("wgan_gp", "none")])
-def test_mirrored_two_replicas_equal_one_device(tmp_path, preset, extra):
-    script = tmp_path / "run.py"
-    script.write_text(SCRIPT)
-    proc = subprocess.run([sys.executable, str(script), preset, extra], capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT"))
-    results = json.loads(line[len("RESULT"):])
-    assert results["default"]["replicas"] == 1 and results["mirrored"]["replicas"] == 2
+def test_mirrored_two_replicas_equal_one_device(replica_results, preset, extra):
+    results = replica_results(SCRIPT, preset, extra)
     import numpy as np
 
     for one, two in zip(results["default"]["weights"], results["mirrored"]["weights"]):
@@ -97,19 +90,12 @@ CYCLEGAN_SCRIPT = textwrap.dedent(
 )
 
 
-def test_cyclegan_mirrored_two_replicas_equal_one_device(tmp_path):
+def test_cyclegan_mirrored_two_replicas_equal_one_device(replica_results):
     # The image pools see the global batch on every replica (all-gather), so the pools,
     # the discriminators' inputs and all four networks match one device.
     import numpy as np
 
-    script = tmp_path / "cyclegan.py"
-    script.write_text(CYCLEGAN_SCRIPT)
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT"))
-    results = json.loads(line[len("RESULT"):])
-    assert results["default"]["replicas"] == 1 and results["mirrored"]["replicas"] == 2
+    results = replica_results(CYCLEGAN_SCRIPT)
     # Round-off of the instance norms grows over three steps to ~1e-4; a pool that
     # diverges between replicas moves weights by ~1e-1.
     for one, two in zip(results["default"]["weights"], results["mirrored"]["weights"]):

@@ -155,18 +155,11 @@ PGD_REPLICAS = textwrap.dedent(
 )
 
 
-def test_pgd_trainer_two_replicas_equal_one_device(tmp_path):
+def test_pgd_trainer_two_replicas_equal_one_device(replica_results):
     """Random starts sliced from the global batch, losses divided by the replica count."""
     import numpy as np
 
-    script = tmp_path / "pgd.py"
-    script.write_text(PGD_REPLICAS)
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT"))
-    results = json.loads(line[len("RESULT"):])
-    assert results["default"]["replicas"] == 1 and results["mirrored"]["replicas"] == 2
+    results = replica_results(PGD_REPLICAS)
     for one, two in zip(results["default"]["weights"], results["mirrored"]["weights"]):
         np.testing.assert_allclose(np.array(two), np.array(one), atol=1e-5, rtol=1e-4)
     # The tracker reports the mean loss, not the replica-scaled one.
