@@ -23,6 +23,12 @@ _SUPPORTED = (
 )
 
 
+def layer_seed(seed, layer):
+    """A distinct seed per layer (None stays None): a seeded Keras initializer repeats its
+    values, so layers built from one seed need offsets."""
+    return None if seed is None else seed + layer
+
+
 def _unit_normal(shape, dtype=None):
     """A random direction: a standard normal draw scaled to unit length."""
     u = keras.random.normal(shape, dtype=dtype)

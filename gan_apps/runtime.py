@@ -135,11 +135,23 @@ def global_batch_random(draw, shape, seed):
         shape: the per-replica shape, batch first.
         seed: a ``keras.random.SeedGenerator``.
     """
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    context = tf.distribute.get_replica_context()
-    if replicas == 1 or context is None:
+    context = replica_context()
+    if context is None:
         return draw(shape, seed=seed)
     batch = shape[0]
-    values = draw((batch * replicas, *shape[1:]), seed=seed)
+    values = draw((batch * context.num_replicas_in_sync, *shape[1:]), seed=seed)
+    return replica_share(values, context, batch)
+
+
+def replica_context():
+    """The replica context inside a step that runs on more than one replica, else None."""
+    context = tf.distribute.get_replica_context()
+    if context is None or tf.distribute.get_strategy().num_replicas_in_sync == 1:
+        return None
+    return context
+
+
+def replica_share(values, context, batch):
+    """This replica's ``batch`` rows of a global-batch tensor (replicas in id order)."""
     start = context.replica_id_in_sync_group * batch
     return values[start:start + batch]

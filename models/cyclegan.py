@@ -200,13 +200,12 @@ class ImagePool(keras.layers.Layer):
         if self.pool_size == 0:
             return images
         local_batch = images.shape[0]
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        context = tf.distribute.get_replica_context()
-        distributed = replicas > 1 and context is not None
-        if distributed:
+        context = runtime.replica_context()
+        if context is not None:
             gathered = context.all_gather(images, axis=0)
             # all_gather drops the static batch size the per-image loop below needs.
-            images = tf.ensure_shape(gathered, (local_batch * replicas, *images.shape[1:]))
+            images = tf.ensure_shape(
+                gathered, (local_batch * context.num_replicas_in_sync, *images.shape[1:]))
         batch = images.shape[0]
         coins = keras.random.uniform((batch,), seed=seed_generator)
         slots = keras.random.randint((batch,), 0, self.pool_size, seed=seed_generator)
@@ -231,10 +230,7 @@ class ImagePool(keras.layers.Layer):
         self.images.assign(buffer)
         self.count.assign(count)
         outputs = tf.stack(outputs)
-        if distributed:
-            start = context.replica_id_in_sync_group * local_batch
-            outputs = outputs[start:start + local_batch]
-        return outputs
+        return outputs if context is None else runtime.replica_share(outputs, context, local_batch)
 
     def get_config(self):
         return {**super().get_config(), "pool_size": self.pool_size,

@@ -14,16 +14,11 @@ import keras
 from keras import layers
 
 from gan_apps.errors import UserInputError
-from gan_apps.layers import SpectralNormalization
+from gan_apps.layers import SpectralNormalization, layer_seed
 
 INITIALIZERS = ("he_normal", "orthogonal")
 # Gain of the orthogonal initialiser (Saxe et al. 2014) in the unrolled GAN notebook.
 ORTHOGONAL_GAIN = 1.4
-
-
-def _offset(seed, layer):
-    """A distinct seed per layer: a seeded Keras initializer repeats its values."""
-    return None if seed is None else seed + layer
 
 
 def _kernel_initializer(kind, seed):
@@ -32,6 +27,13 @@ def _kernel_initializer(kind, seed):
     if kind == "orthogonal":
         return keras.initializers.Orthogonal(gain=ORTHOGONAL_GAIN, seed=seed)
     raise UserInputError(f"unknown initializer {kind!r}; choose one of: {', '.join(INITIALIZERS)}")
+
+
+def _output_initializer(initializer, seed, hidden):
+    """The last layer's: orthogonal like the hidden layers, else Keras' Glorot uniform."""
+    if initializer == "orthogonal":
+        return _kernel_initializer(initializer, layer_seed(seed, len(hidden)))
+    return "glorot_uniform"
 
 
 def _activation(name):
@@ -48,11 +50,10 @@ def mlp_generator(latent_dim=2, output_dim=2, hidden=(128, 128, 128), seed=None,
     z = keras.Input((latent_dim,), name="z")
     x = z
     for i, units in enumerate(hidden):
-        x = layers.Dense(units, kernel_initializer=_kernel_initializer(initializer, _offset(seed, i)))(x)
+        x = layers.Dense(units, kernel_initializer=_kernel_initializer(initializer, layer_seed(seed, i)))(x)
         x = _activation(activation)(x)
-    output_init = (_kernel_initializer(initializer, _offset(seed, len(hidden)))
-                   if initializer == "orthogonal" else "glorot_uniform")
-    points = layers.Dense(output_dim, kernel_initializer=output_init, dtype="float32", name="points")(x)
+    points = layers.Dense(output_dim, kernel_initializer=_output_initializer(initializer, seed, hidden),
+                          dtype="float32", name="points")(x)
     return keras.Model(z, points, name="mlp_generator")
 
 
@@ -67,10 +68,8 @@ def mlp_discriminator(input_dim=2, hidden=(128, 128, 128), norm="none", seed=Non
     points = keras.Input((input_dim,), name="points")
     x = points
     for i, units in enumerate(hidden):
-        x = wrap(layers.Dense(units, kernel_initializer=_kernel_initializer(initializer, _offset(seed, i))))(x)
+        x = wrap(layers.Dense(units, kernel_initializer=_kernel_initializer(initializer, layer_seed(seed, i))))(x)
         x = _activation(activation)(x)
-    output_init = (_kernel_initializer(initializer, _offset(seed, len(hidden)))
-                   if initializer == "orthogonal" else "glorot_uniform")
-    logits = wrap(layers.Dense(1, kernel_initializer=output_init))(x)
+    logits = wrap(layers.Dense(1, kernel_initializer=_output_initializer(initializer, seed, hidden)))(x)
     logits = layers.Activation("linear", dtype="float32", name="logits")(logits)
     return keras.Model(points, logits, name="mlp_discriminator")

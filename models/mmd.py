@@ -23,6 +23,7 @@ from gan_apps import kernels, runtime, sampling
 from gan_apps import penalties as penalties_lib
 from gan_apps.errors import UserInputError
 from gan_apps.gan import GAN, record_gradient_norm, replica_scale, step_logs
+from gan_apps.layers import layer_seed
 from gan_apps.models.dcgan import _initializers, _start_size, dcgan_generator
 from gan_apps.models.mlp import mlp_generator
 
@@ -252,7 +253,7 @@ def mlp_feature_critic(input_dim=2, hidden=(128, 128), feature_dim=16, seed=None
     points = keras.Input((input_dim,), name="points")
     x = points
     for i, units in enumerate(hidden):
-        init = keras.initializers.HeNormal(None if seed is None else seed + i)
+        init = keras.initializers.HeNormal(layer_seed(seed, i))
         x = layers.Dense(units, kernel_initializer=init)(x)
         x = layers.BatchNormalization()(x)
         x = layers.LeakyReLU(0.2)(x)

@@ -31,6 +31,7 @@ from keras import layers, ops
 from gan_apps import sampling
 from gan_apps.errors import UserInputError
 from gan_apps.gan import record_gradient_norm, replica_scale
+from gan_apps.layers import layer_seed
 from gan_apps.models.dcgan import dcgan_generator
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -72,8 +73,8 @@ def mlp_encoder(resolution, channels, latent_dim, hidden=DEFAULT_HIDDEN, seed=No
     x = layers.Flatten()(images)
     for i, units in enumerate(hidden):
         x = layers.Dense(units, activation="relu",
-                         kernel_initializer=keras.initializers.HeNormal(_offset(seed, i)))(x)
-    return _posterior_heads(images, x, latent_dim, _offset(seed, len(hidden)))
+                         kernel_initializer=keras.initializers.HeNormal(layer_seed(seed, i)))(x)
+    return _posterior_heads(images, x, latent_dim, layer_seed(seed, len(hidden)))
 
 
 def conv_encoder(resolution, channels, latent_dim, width=32, seed=None):
@@ -85,10 +86,10 @@ def conv_encoder(resolution, channels, latent_dim, width=32, seed=None):
     layer = 0
     while size > 4 and size % 2 == 0:
         x = layers.Conv2D(filters, 4, strides=2, padding="same",
-                          kernel_initializer=keras.initializers.HeNormal(_offset(seed, layer)))(x)
+                          kernel_initializer=keras.initializers.HeNormal(layer_seed(seed, layer)))(x)
         x = layers.LeakyReLU(0.2)(x)
         filters, size, layer = filters * 2, size // 2, layer + 1
-    return _posterior_heads(images, layers.Flatten()(x), latent_dim, _offset(seed, layer))
+    return _posterior_heads(images, layers.Flatten()(x), latent_dim, layer_seed(seed, layer))
 
 
 def mlp_decoder(latent_dim, resolution, channels, hidden=DEFAULT_HIDDEN, seed=None):
@@ -97,7 +98,7 @@ def mlp_decoder(latent_dim, resolution, channels, hidden=DEFAULT_HIDDEN, seed=No
     x = z
     for i, units in enumerate(hidden):
         x = layers.Dense(units, activation="relu",
-                         kernel_initializer=keras.initializers.HeNormal(_offset(seed, 100 + i)))(x)
+                         kernel_initializer=keras.initializers.HeNormal(layer_seed(seed, 100 + i)))(x)
     x = layers.Dense(resolution * resolution * channels)(x)
     x = layers.Reshape((resolution, resolution, channels))(x)
     images = layers.Activation("tanh", dtype="float32", name=OUTPUT_LAYER)(x)
@@ -108,13 +109,8 @@ def _posterior_heads(images, features, latent_dim, seed=None):
     mean = layers.Dense(latent_dim, dtype="float32", name="mean",
                         kernel_initializer=keras.initializers.GlorotUniform(seed))(features)
     log_var = layers.Dense(latent_dim, dtype="float32", name="log_var",
-                           kernel_initializer=keras.initializers.GlorotUniform(_offset(seed, 1)))(features)
+                           kernel_initializer=keras.initializers.GlorotUniform(layer_seed(seed, 1)))(features)
     return keras.Model(images, [mean, log_var], name="encoder")
-
-
-def _offset(seed, layer):
-    """A distinct seed per layer: a seeded Keras initializer repeats its values."""
-    return None if seed is None else seed + layer
 
 
 def _logit_net(decoder):
