@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan_apps import images as image_io
-from gan_apps import runs, sampling
+from gan_apps import faults, runs, sampling
 
 
 class NonFiniteLossError(RuntimeError):
@@ -108,7 +108,9 @@ class ExponentialMovingAverage(keras.callbacks.Callback):
         optimizer = getattr(self.model, "g_optimizer", None) or self.model.optimizer
         iterations = int(optimizer.iterations.numpy())
         if iterations == int(self._last_update.numpy()):
-            return  # no generator update in this step (n_critic > 1)
+            # No generator update since the last batch: every step makes one, except a
+            # loss-scaled step whose gradients were not finite (the optimizer skips it).
+            return
         updates = iterations - max(int(self._last_update.numpy()), 0)
         self._last_update.assign(iterations)
         # With steps_per_execution = N the callback sees N updates at once: decay^N is the
@@ -133,17 +135,31 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             **model.checkpoint_items(), **(extra_items or {}), epoch=self.epoch
         )
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep)
+        self.directory = directory
+        self.max_to_keep = max_to_keep
 
     def restore(self):
-        """Restore the latest checkpoint if there is one; return the epoch to start from."""
-        if self.manager.latest_checkpoint is None:
-            return 0
-        self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
-        return int(self.epoch.numpy())
+        """Restore the newest readable checkpoint (falling back to the one before it when it
+        is torn; :func:`gan_apps.runs.restore_checkpoint`); return the epoch to start from.
+
+        Rows of ``history.csv`` (next to the checkpoint folder) from epochs after the
+        restored one are dropped (:func:`gan_apps.runs.trim_history`): they were logged
+        before a checkpoint that a kill prevented, and the resumed run logs them again.
+        """
+        restored = runs.restore_checkpoint(self.checkpoint, self.directory)
+        if restored != self.manager.latest_checkpoint:  # the index was repaired: re-read it
+            self.manager = tf.train.CheckpointManager(self.checkpoint, self.directory,
+                                                      self.max_to_keep)
+        epoch = int(self.epoch.numpy()) if restored else 0
+        run_dir = os.path.dirname(os.path.abspath(self.directory))
+        runs.trim_history(os.path.join(run_dir, runs.HISTORY), epoch)
+        return epoch
 
     def on_epoch_end(self, epoch, logs=None):
+        faults.point("checkpoint:before-save")  # after this epoch's history.csv row
         self.epoch.assign(epoch + 1)
         self.manager.save(checkpoint_number=epoch + 1)
+        faults.point("checkpoint:saved")
 
 
 class NaNGuard(keras.callbacks.Callback):

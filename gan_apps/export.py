@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -9,8 +10,9 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from gan_apps import sampling
+from gan_apps import faults, runs, sampling
 from gan_apps.errors import UserInputError
+from gan_apps.images import to_uint8
 
 
 def export_generator(generator, export_dir, *, latent_dim=None, spec=None, sample_endpoint=False):
@@ -20,8 +22,11 @@ def export_generator(generator, export_dir, *, latent_dim=None, spec=None, sampl
     (:mod:`gan_apps.sampling`): ``z`` float32 [batch, D] for an unconditional generator,
     plus for example ``label`` int32 [batch] for a conditional one. It returns ``images``
     (uint8, clip(round((x + 1) * 127.5), 0, 255)) and ``images_float`` (float32 in
-    [-1, 1]). The export is written to a temporary sibling folder and renamed into
-    place, so an interrupted export never replaces a good one with a broken one.
+    [-1, 1]). A request of another rank, a non-finite latent or a label outside
+    [0, num_classes) fails with an InvalidArgumentError that says so (:func:`checked_input`)
+    instead of returning black images. The export is written to a temporary sibling folder
+    and swapped into place (:func:`write_atomically`), so an interrupted export never
+    replaces a good one with a broken one, or with nothing.
 
     Args:
         generator: a functional Keras model whose inputs follow ``spec``.
@@ -54,9 +59,9 @@ def export_generator(generator, export_dir, *, latent_dim=None, spec=None, sampl
     ]
 
     def images_from(inputs):
+        inputs = checked_inputs(inputs, spec)
         images = tf.cast(generator(inputs, training=False), tf.float32)
-        quantized = tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0.0, 255.0)
-        return {"images": tf.cast(quantized, tf.uint8), "images_float": images}
+        return {"images": to_uint8(images), "images_float": images}
 
     if len(spec) == 1:
         serve = tf.function(lambda z: images_from(z), input_signature=signature)
@@ -68,34 +73,7 @@ def export_generator(generator, export_dir, *, latent_dim=None, spec=None, sampl
     archive.add_endpoint("serving_default", serve)
     if sample_endpoint:
         add_sample_endpoint(archive, generator, spec, images_from)
-    return _write_atomically(archive, export_dir)
-
-
-# Redraw rounds of the in-graph truncation before the (then negligible) rest is clipped.
-MAX_TRUNCATION_ROUNDS = 1000
-
-
-def truncated_normal_graph(shape, truncation):
-    """float32 N(0, 1) of ``shape`` with entries beyond ``truncation`` redrawn (a TF graph op).
-
-    The truncation trick of Brock et al. 2019, Sec. 3.1, as :func:`gan_apps.sampling.truncated_normal`
-    does in numpy: values with |z| > t are resampled until none is left (at most
-    ``MAX_TRUNCATION_ROUNDS`` rounds, then clipped to [-t, t]). ``truncation`` <= 0 draws
-    plain N(0, 1).
-    """
-    z = tf.random.normal(shape)
-
-    def outside(values):
-        return tf.logical_and(truncation > 0.0, tf.abs(values) > truncation)
-
-    def redraw(i, values):
-        return i + 1, tf.where(outside(values), tf.random.normal(shape), values)
-
-    _, z = tf.while_loop(
-        lambda i, values: tf.logical_and(i < MAX_TRUNCATION_ROUNDS, tf.reduce_any(outside(values))),
-        redraw, (tf.constant(0), z),
-    )
-    return tf.where(truncation > 0.0, tf.clip_by_value(z, -tf.abs(truncation), tf.abs(truncation)), z)
+    return write_atomically(archive, export_dir)
 
 
 def add_sample_endpoint(archive, generator, spec, images_from):
@@ -103,7 +81,8 @@ def add_sample_endpoint(archive, generator, spec, images_from):
 
     ``num`` int32 scalar, ``truncation`` float32 scalar (<= 0: no truncation) and, when the
     spec has a class input, ``label`` int32 [num]. Normal inputs are drawn with
-    :func:`truncated_normal_graph`, uniform ones from U(-1, 1), further class inputs
+    :func:`gan_apps.sampling.truncated_normal` from ``tf.random.normal``, uniform ones from
+    U(-1, 1), further class inputs
     uniformly; returns what ``serving_default`` returns.
     """
     first_class = sampling.class_input(spec)
@@ -118,7 +97,8 @@ def add_sample_endpoint(archive, generator, spec, images_from):
         inputs = []
         for index, entry in enumerate(spec):
             if entry["kind"] == "normal":
-                inputs.append(truncated_normal_graph(tf.stack([num, int(entry["dim"])]), truncation))
+                inputs.append(sampling.truncated_normal(
+                    tf.random.normal, tf.stack([num, int(entry["dim"])]), truncation))
             elif entry["kind"] == "uniform":
                 inputs.append(tf.random.uniform(tf.stack([num, int(entry["dim"])]), -1.0, 1.0))
             elif index == first_class:
@@ -141,31 +121,73 @@ def _latent_dim(generator):
     return inputs[0].shape[-1]
 
 
-def _write_atomically(archive, export_dir):
-    """Write to a sibling staging folder, then swap it in with renames on the same filesystem."""
+def checked_input(tensor, shape, name, *, finite=False, num_classes=None):
+    """``tensor`` with run-time checks that stop a bad serving request before the network.
+
+    The signature's dtype is enforced when it is called; its shape is not (a rank-3 request
+    reaches the network, which can abort the process in oneDNN): ``tf.ensure_shape`` checks
+    the rank and the fixed sizes. ``finite`` rejects NaN and Inf (float inputs);
+    ``num_classes`` rejects labels outside [0, num_classes). Each failure is an
+    InvalidArgumentError naming ``name``.
+    """
+    tensor = tf.ensure_shape(tensor, shape, name=f"check_{name}_shape")
+    checks = []
+    if finite:
+        checks.append(tf.debugging.assert_all_finite(
+            tensor, f"{name} must be finite: the request holds NaN or Inf"))
+    if num_classes is not None:
+        checks.append(tf.debugging.assert_non_negative(
+            tensor, message=f"{name} must lie in [0, {num_classes}): a label is negative"))
+        checks.append(tf.debugging.assert_less(
+            tensor, tf.constant(num_classes, tensor.dtype),
+            message=f"{name} must lie in [0, {num_classes}): a label is too large"))
+    with tf.control_dependencies(checks):
+        return tf.identity(tensor)
+
+
+def checked_inputs(inputs, spec):
+    """Apply :func:`checked_input` to each input of a latent spec (a tensor or a list)."""
+    many = isinstance(inputs, (list, tuple))
+    checked = []
+    for tensor, entry in zip(inputs if many else [inputs], spec):
+        if entry["kind"] == "class":
+            checked.append(checked_input(tensor, [None], entry["name"],
+                                         num_classes=int(entry["num_classes"])))
+        else:
+            checked.append(checked_input(tensor, [None, int(entry["dim"])], entry["name"],
+                                         finite=True))
+    return checked if many else checked[0]
+
+
+def write_atomically(archive, export_dir):
+    """Write ``archive`` (a keras ExportArchive) to ``export_dir``; an existing export there
+    is replaced only once the new one is complete.
+
+    The archive goes to a sibling staging folder ``.NAME.tmp-*``, which is then swapped in
+    with two renames while SIGINT and SIGTERM are held off (:func:`gan_apps.runs.swap_directory`).
+    An error or Ctrl-C leaves the previous export in place (or none, if there was none) and no
+    staging folder; a SIGKILL leaves the previous export, or its retired copy
+    ``.NAME.old-*/NAME``, which :func:`gan_apps.runs.recover_interrupted` moves back on the
+    next command that reads the run folder. When ``export_dir`` lies in a run folder (one
+    with config.json), the folder's lock is held (:func:`gan_apps.runs.run_lock`; the
+    training commands already hold it). Returns the absolute export folder.
+    """
     export_dir = os.path.abspath(export_dir)
     parent = os.path.dirname(export_dir)
     os.makedirs(parent, exist_ok=True)
     name = os.path.basename(export_dir)
-    staging = tempfile.mkdtemp(dir=parent, prefix=f".{name}.tmp-")
-    retired = None
-    try:
-        archive.write_out(staging, verbose=False)
-        if os.path.exists(export_dir):
-            retired = tempfile.mkdtemp(dir=parent, prefix=f".{name}.old-")
-            old = os.path.join(retired, name)
-            os.replace(export_dir, old)
-            try:
-                os.replace(staging, export_dir)
-            except OSError:
-                os.replace(old, export_dir)  # put the good export back
-                raise
-        else:
-            os.replace(staging, export_dir)
-    finally:
-        for leftover in (staging, retired):
-            if leftover and os.path.exists(leftover):
-                shutil.rmtree(leftover, ignore_errors=True)
+    # Into a run folder only as its writer: a second process gets a one-line refusal.
+    is_run = os.path.isfile(os.path.join(parent, runs.CONFIG))
+    with runs.run_lock(parent) if is_run else contextlib.nullcontext():
+        staging = tempfile.mkdtemp(dir=parent, prefix=f".{name}.tmp-")
+        try:
+            faults.point("export:write")
+            archive.write_out(staging, verbose=False)
+            faults.point("export:written")
+            runs.swap_directory(staging, export_dir)
+        finally:
+            if os.path.exists(staging):
+                shutil.rmtree(staging, ignore_errors=True)
     return export_dir
 
 

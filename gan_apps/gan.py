@@ -10,6 +10,7 @@ from keras import ops
 
 from gan_apps import objectives, runtime, sampling
 from gan_apps import penalties as penalties_lib
+from gan_apps.training import TrainableModel, apply_update
 
 
 @dataclasses.dataclass
@@ -27,17 +28,6 @@ class StepContext:
     critic: object = None
 
 
-def replica_scale(loss):
-    """Divide a per-replica mean loss so that gradients summed over replicas average.
-
-    Under ``tf.distribute`` the optimizers sum gradients across replicas; each replica
-    computes a mean over its share of the global batch, so dividing by the replica count
-    gives the gradient of the global-batch mean.
-    """
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    return loss if replicas == 1 else loss / replicas
-
-
 def critic_chunks(batch, index, n_critic):
     """Rows ``index, index + n_critic, ...`` of ``batch`` (a tensor, a tuple/list of tensors,
     or None): the minibatch of critic update ``index`` within one training step."""
@@ -48,49 +38,8 @@ def critic_chunks(batch, index, n_critic):
     return batch[index::n_critic]
 
 
-def step_logs(metrics):
-    """The ``train_step`` return value: each tracker's result by name.
-
-    Under ``MultiWorkerMirroredStrategy`` Keras 3 reduces the step outputs with
-    ``strategy.reduce("MEAN", v, axis=0)``, which fails on scalars (tensorflow/tensorflow
-    issue 72388); a length-1 vector reduces to the same scalar.
-    """
-    logs = {m.name: m.result() for m in metrics}
-    if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
-        logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
-    return logs
-
-
-def gradient_norm(grads, optimizer):
-    """Global L2 norm of the gradient of the (global-batch mean) loss.
-
-    Undoes the loss scale of a :class:`keras.optimizers.LossScaleOptimizer` and the
-    division by the replica count of :func:`replica_scale`.
-    """
-    norm = ops.sqrt(sum(ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads if g is not None))
-    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        norm = norm / ops.cast(optimizer.dynamic_scale, "float32")
-    return norm * tf.distribute.get_strategy().num_replicas_in_sync
-
-
-def record_gradient_norm(tracker, grads, optimizer):
-    """Add this step's :func:`gradient_norm` to the ``tracker`` mean.
-
-    Under a :class:`keras.optimizers.LossScaleOptimizer` a step whose scaled gradient
-    overflowed is skipped and the loss scale lowered (dynamic loss scaling, Micikevicius
-    et al. 2018, Sec. 3.2): a normal event of float16 training, not a divergence, so such
-    a step adds nothing to the mean (NaN losses still show in the loss trackers).
-    """
-    norm = gradient_norm(grads, optimizer)
-    if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        tracker.update_state(norm)
-        return
-    applied = ops.isfinite(norm)
-    tracker.update_state(ops.where(applied, norm, 0.0), sample_weight=ops.cast(applied, "float32"))
-
-
 @keras.saving.register_keras_serializable(package="gan_apps")
-class GAN(keras.Model):
+class GAN(TrainableModel):
     """A generator and a discriminator trained adversarially with ``fit``.
 
     Each ``fit`` step is one round of Arjovsky et al. 2017, Algorithm 1 (Gulrajani et al.
@@ -114,6 +63,10 @@ class GAN(keras.Model):
         seed: seed of the model's :class:`keras.random.SeedGenerator` (latent noise,
             interpolation weights).
     """
+
+    OPTIMIZERS = {"g_optimizer": ("generator",), "d_optimizer": ("discriminator",)}
+    NETWORKS = {"generator": "generator", "discriminator": "discriminator"}
+    NESTED = ("penalties",)
 
     def __init__(
         self,
@@ -165,15 +118,9 @@ class GAN(keras.Model):
         return self.generator(z, training=training)
 
     def compile(self, g_optimizer, d_optimizer, **kwargs):
-        """Set one optimizer per network; both are built now (required under tf.distribute)."""
-        super().compile(optimizer=None, **kwargs)
-        if g_optimizer is d_optimizer:
-            raise ValueError("the generator and the discriminator need separate optimizers")
-        # Under the mixed_float16 policy both players need loss scaling.
-        self.g_optimizer = runtime.loss_scaled(g_optimizer)
-        self.d_optimizer = runtime.loss_scaled(d_optimizer)
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
+        """Set one optimizer per network, each loss-scaled under mixed_float16 and built
+        now (required under tf.distribute); see :class:`gan_apps.training.TrainableModel`."""
+        super().compile(g_optimizer=g_optimizer, d_optimizer=d_optimizer, **kwargs)
 
     @property
     def metrics(self):
@@ -192,59 +139,19 @@ class GAN(keras.Model):
     def get_config(self):
         config = super().get_config()
         config.update(
-            generator=keras.saving.serialize_keras_object(self.generator),
-            discriminator=keras.saving.serialize_keras_object(self.discriminator),
             latent_dim=self.latent_dim,
             objective=self.objective_name,
             objective_options=self.objective_options,
             n_critic=self.n_critic,
-            penalties=[keras.saving.serialize_keras_object(p) for p in self.penalties],
             seed=self.seed,
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("generator", "discriminator"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        config["penalties"] = [
-            keras.saving.deserialize_keras_object(p) for p in config.get("penalties", [])
-        ]
-        return cls(**config)
-
-    def get_compile_config(self):
-        if not getattr(self, "g_optimizer", None):
-            return None
-        return {
-            "g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
-            "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
-        }
-
-    def compile_from_config(self, config):
-        self.compile(
-            g_optimizer=keras.saving.deserialize_keras_object(config["g_optimizer"]),
-            d_optimizer=keras.saving.deserialize_keras_object(config["d_optimizer"]),
-        )
 
     # --- what a training pipeline needs of every model ----------------------------------
 
     def latent_spec(self):
         """The generator's inputs as data (see :mod:`gan_apps.sampling`)."""
         return sampling.unconditional_spec(self.latent_dim)
-
-    def networks(self):
-        """The networks saved as ``NAME.keras`` at the end of training (``generator`` first)."""
-        return {"generator": self.generator, "discriminator": self.discriminator}
-
-    def checkpoint_items(self):
-        """Everything that exact resume needs, for ``tf.train.Checkpoint(**items)``."""
-        return {
-            **self.networks(),
-            "g_optimizer": self.g_optimizer,
-            "d_optimizer": self.d_optimizer,
-            "seed_state": self.seed_generator.state,
-        }
 
     # --- sampling -----------------------------------------------------------------------
 
@@ -272,7 +179,7 @@ class GAN(keras.Model):
             chunk_conditioning = critic_chunks(conditioning, chunk, self.n_critic)
             self.discriminator_step(minibatch, chunk_conditioning)
         self.generator_update(minibatch, chunk_conditioning)
-        return step_logs(self.metrics)
+        return self.step_logs()
 
     def generator_update(self, real, conditioning):
         """The step's generator update, after the critic updates; ``real`` is the last
@@ -280,43 +187,66 @@ class GAN(keras.Model):
         override this)."""
         self.generator_step(ops.shape(real)[0], conditioning)
 
+    # Hooks of the two steps. A variant overrides these instead of the steps: how a fake
+    # batch is made, what the discriminator outputs besides its adversarial logits, and
+    # an extra loss per player on those outputs (AC-GAN's class loss, InfoGAN's L_I).
+
     def discriminator_logits(self, x, conditioning, training=True):
+        """The adversarial logits [B, 1] of ``x`` (what penalties differentiate)."""
         return self.discriminator(x, training=training)
+
+    def discriminator_outputs(self, x, conditioning, training=True):
+        """(adversarial logits, extra outputs) of one discriminator pass; the extra
+        outputs (None here) go to :meth:`extra_discriminator_loss` and
+        :meth:`extra_generator_loss`."""
+        return self.discriminator_logits(x, conditioning, training=training), None
 
     def generate_fake(self, batch_size, conditioning, training=True):
         return self.generator(self.sample_latent(batch_size), training=training)
 
+    def fake_batch(self, batch_size, conditioning, training=True):
+        """(fake examples, the codes they were made from); codes are None here."""
+        return self.generate_fake(batch_size, conditioning, training=training), None
+
+    def extra_discriminator_loss(self, real_extras, fake_extras, conditioning, codes):
+        """(loss added to D's adversarial loss or None, ``{tracker name: value}``)."""
+        return None, {}
+
+    def extra_generator_loss(self, fake_extras, codes, conditioning):
+        """(loss added to G's adversarial loss or None, ``{tracker name: value}``)."""
+        return None, {}
+
     def discriminator_step(self, real, conditioning=None):
         """One discriminator update on a real batch and a fresh fake batch."""
         batch_size = ops.shape(real)[0]
-        fake = ops.stop_gradient(self.generate_fake(batch_size, conditioning))
+        fake, codes = self.fake_batch(batch_size, conditioning)
+        fake = ops.stop_gradient(fake)
         context = StepContext(
             self.discriminator, self.generator, real, fake, self.seed_generator, conditioning,
             critic=lambda x: self.discriminator_logits(x, conditioning),
         )
         with tf.GradientTape() as tape:
-            real_logits = self.discriminator_logits(real, conditioning)
-            fake_logits = self.discriminator_logits(fake, conditioning)
+            real_logits, real_extras = self.discriminator_outputs(real, conditioning)
+            fake_logits, fake_extras = self.discriminator_outputs(fake, conditioning)
             loss = self.objective.d_loss(real_logits, fake_logits)
-            total = loss
+            extra, extra_logs = self.extra_discriminator_loss(real_extras, fake_extras,
+                                                              conditioning, codes)
+            total = loss if extra is None else loss + extra
             penalty_values = {}
             for penalty in self.penalties:
                 value = penalty.discriminator_loss(context)
                 if value is not None:
                     penalty_values[penalty.name] = value
                     total = total + value
-            scaled = self.d_optimizer.scale_loss(replica_scale(total))
-        variables = self.discriminator.trainable_variables
-        grads = tape.gradient(scaled, variables)
-        self.d_optimizer.apply(grads, variables)
+        apply_update(tape, total, self.discriminator.trainable_variables, self.d_optimizer,
+                     self.d_grad_norm_tracker)
         for penalty in self.penalties:
             penalty.after_discriminator_update(self.discriminator)
+        self.record_discriminator(real_logits, fake_logits, loss, penalty_values)
+        self.update_trackers(extra_logs)
 
-        self.record_discriminator(real_logits, fake_logits, loss, grads, penalty_values)
-
-    def record_discriminator(self, real_logits, fake_logits, loss, grads, penalty_values):
+    def record_discriminator(self, real_logits, fake_logits, loss, penalty_values):
         """Update the discriminator's trackers after one critic update."""
-        record_gradient_norm(self.d_grad_norm_tracker, grads, self.d_optimizer)
         if self.accuracy_trackers:
             threshold = self.objective.threshold
             self.accuracy_trackers["d_acc_real"].update_state(
@@ -336,10 +266,11 @@ class GAN(keras.Model):
     def generator_step(self, batch_size, conditioning=None):
         """One generator update on a fresh latent batch."""
         with tf.GradientTape() as tape:
-            fake = self.generate_fake(batch_size, conditioning)
-            fake_logits = self.discriminator_logits(fake, conditioning)
+            fake, codes = self.fake_batch(batch_size, conditioning)
+            fake_logits, fake_extras = self.discriminator_outputs(fake, conditioning)
             loss = self.objective.g_loss(fake_logits)
-            total = loss
+            extra, extra_logs = self.extra_generator_loss(fake_extras, codes, conditioning)
+            total = loss if extra is None else loss + extra
             context = StepContext(
                 self.discriminator, self.generator, None, fake, self.seed_generator, conditioning
             )
@@ -348,9 +279,7 @@ class GAN(keras.Model):
                 if value is not None:
                     self.penalty_trackers[penalty.name].update_state(value)
                     total = total + value
-            scaled = self.g_optimizer.scale_loss(replica_scale(total))
-        variables = self.generator.trainable_variables
-        grads = tape.gradient(scaled, variables)
-        self.g_optimizer.apply(grads, variables)
+        apply_update(tape, total, self.generator.trainable_variables, self.g_optimizer,
+                     self.g_grad_norm_tracker)
         self.g_loss_tracker.update_state(loss)
-        record_gradient_norm(self.g_grad_norm_tracker, grads, self.g_optimizer)
+        self.update_trackers(extra_logs)

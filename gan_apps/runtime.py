@@ -3,8 +3,8 @@
 Every training command calls :func:`configure` once, before it builds a model, and builds
 its model and optimizers inside the returned strategy's scope (KERAS_NOTES: optimizers built
 lazily under a strategy fail). Per-replica losses are divided by the replica count in the
-models' train steps (:func:`gan_apps.gan.replica_scale`), so the update equals the update on
-the global batch on one device.
+models' train steps (:func:`gan_apps.training.replica_scale`), so the update equals the
+update on the global batch on one device.
 """
 
 from __future__ import annotations

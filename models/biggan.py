@@ -3,9 +3,9 @@ Synthesis") at small scale: a class-conditional ResNet GAN with
 
 - conditional batch normalization in G whose gains and biases are linear in a shared
   class embedding concatenated with a chunk of z (hierarchical latent, "skip-z";
-  Sec. 3 and Appendix B, Fig. 15), :class:`gan_apps.layers.ConditionalBatchNormalization`;
+  Sec. 3 and Appendix B, Fig. 15), :class:`gan_apps.layers.biggan.ConditionalBatchNormalization`;
 - a self-attention block (Zhang et al. 2019) in G and D at 16x16,
-  :class:`gan_apps.layers.SelfAttention`;
+  :class:`gan_apps.layers.biggan.SelfAttention`;
 - spectral normalization of every weight in G and D (Zhang et al. 2019; Brock et al. Sec. 3);
 - a projection discriminator (Miyato & Koyama 2018) with the hinge loss (Sec. 3);
 - off-diagonal orthogonal regularization of G, beta = 1e-4 (Sec. 3.1, eq. 3);
@@ -25,13 +25,12 @@ import keras
 from keras import layers, ops
 
 from gan_apps import penalties as penalties_lib
+from gan_apps import sampling
 from gan_apps.errors import UserInputError
-from gan_apps.layers import (
-    ConditionalBatchNormalization,
-    SelfAttention,
-    SpectralNormalization,
-    batch_normalization,
-)
+from gan_apps.initializers import LayerSeeds, layer_seed
+from gan_apps.layers.batch_norm import batch_normalization
+from gan_apps.layers.biggan import ConditionalBatchNormalization, SelfAttention
+from gan_apps.layers.spectral import SpectralNormalization
 from gan_apps.models.conditional import ConditionalGAN, check_num_classes
 
 START = 4
@@ -65,16 +64,10 @@ def _channels(size, resolution, width):
     return width * min(4, resolution // size)
 
 
-class _Init:
-    """Orthogonal initialisers (BigGAN's "ortho" init) with a distinct seed per layer."""
-
-    def __init__(self, seed):
-        self.seed = seed
-        self.count = 0
-
-    def __call__(self):
-        self.count += 1
-        return keras.initializers.Orthogonal(seed=None if self.seed is None else self.seed + self.count)
+def _orthogonal_initializers(seed):
+    """Orthogonal initializers (BigGAN's "ortho" init), seeded ``seed + k`` for the k-th
+    layer, k = 1, 2, ... (:class:`gan_apps.initializers.LayerSeeds`)."""
+    return LayerSeeds(seed, first=1).initializers(keras.initializers.Orthogonal)
 
 
 def _sn_conv(filters, kernel_size, init, name=None):
@@ -101,7 +94,7 @@ def biggan_generator(latent_dim=128, num_classes=10, resolution=32, channels=1, 
             f"multiple of {blocks + 1}"
         )
     chunk = latent_dim // (blocks + 1)
-    init = _Init(seed)
+    init = _orthogonal_initializers(seed)
     z = keras.Input((latent_dim,), name="z")
     label = keras.Input((), dtype="int32", name="label")
     shared = layers.Embedding(num_classes, embed_dim, embeddings_initializer=init(),
@@ -118,12 +111,12 @@ def biggan_generator(latent_dim=128, num_classes=10, resolution=32, channels=1, 
         size *= 2
         out = _channels(size, resolution, width)
         condition = layers.Concatenate(name=f"condition_{size}")([shared, chunks[i + 1]])
-        h = ConditionalBatchNormalization(seed=None if seed is None else seed + 100 + 2 * i,
+        h = ConditionalBatchNormalization(seed=layer_seed(seed, 100 + 2 * i),
                                           name=f"cbn1_{size}")([x, condition])
         h = layers.ReLU()(h)
         h = layers.UpSampling2D(2, interpolation="nearest")(h)
         h = _sn_conv(out, 3, init, name=f"g_conv1_{size}")(h)
-        h = ConditionalBatchNormalization(seed=None if seed is None else seed + 101 + 2 * i,
+        h = ConditionalBatchNormalization(seed=layer_seed(seed, 101 + 2 * i),
                                           name=f"cbn2_{size}")([h, condition])
         h = layers.ReLU()(h)
         h = _sn_conv(out, 3, init, name=f"g_conv2_{size}")(h)
@@ -131,7 +124,7 @@ def biggan_generator(latent_dim=128, num_classes=10, resolution=32, channels=1, 
         skip = _sn_conv(out, 1, init, name=f"g_skip_{size}")(skip)
         x = layers.Add(name=f"g_block_{size}")([h, skip])
         if size == attention:
-            x = SelfAttention(seed=None if seed is None else seed + 200, name=f"g_attention_{size}")(x)
+            x = SelfAttention(seed=layer_seed(seed, 200), name=f"g_attention_{size}")(x)
     x = batch_normalization()(x)
     x = layers.ReLU()(x)
     x = _sn_conv(channels, 3, init, name="g_to_image")(x)
@@ -152,7 +145,7 @@ def biggan_discriminator(resolution=32, channels=1, num_classes=10, width=32,
     """
     check_num_classes(num_classes)
     blocks = _blocks(resolution)
-    init = _Init(None if seed is None else seed + 1000)
+    init = _orthogonal_initializers(layer_seed(seed, 1000))
     images = keras.Input((resolution, resolution, channels), name="images")
     label = keras.Input((), dtype="int32", name="label")
     x = images
@@ -175,7 +168,7 @@ def biggan_discriminator(resolution=32, channels=1, num_classes=10, width=32,
         x = layers.Add()([h, skip])
         size = size // 2 if downsample else size
         if size == attention and downsample:
-            x = SelfAttention(seed=None if seed is None else seed + 300, name=f"d_attention_{size}")(x)
+            x = SelfAttention(seed=layer_seed(seed, 300), name=f"d_attention_{size}")(x)
     x = layers.ReLU()(x)
     features = ops.sum(x, axis=(1, 2))
     unconditional = SpectralNormalization(layers.Dense(1, kernel_initializer=init()), name="psi")(features)
@@ -200,13 +193,8 @@ class BigGAN(ConditionalGAN):
         (Brock et al. 2019, Sec. 3.1), drawn from the model's seed generator."""
         if not truncation > 0:
             raise UserInputError(f"the truncation threshold must be > 0, got {truncation}")
-        z = self.sample_latent(batch_size)
-        # Rejection by redrawing: each round keeps the entries already inside the threshold.
-        for _ in range(64):
-            outside = ops.abs(z) > truncation
-            z = ops.where(outside, self.sample_latent(batch_size), z)
-        # P(|z| > t) per entry after 64 rounds is at most P(|N| > t)^65; clip the remainder.
-        return ops.clip(z, -truncation, truncation)
+        return sampling.truncated_normal(lambda shape: self.sample_latent(shape[0]),
+                                         (batch_size, self.latent_dim), truncation)
 
     def generate(self, batch_size, labels=None, training=False, truncation=None):
         """``batch_size`` samples for ``labels`` (uniform when None), optionally truncated."""

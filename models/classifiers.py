@@ -22,7 +22,7 @@ from keras import layers, ops
 
 from gan_apps import runtime
 from gan_apps.errors import UserInputError
-from gan_apps.gan import replica_scale
+from gan_apps.training import TrainableModel, apply_update, step_logs
 
 ARCHITECTURES = ("cnn", "strided")
 # Images live in [-1, 1]; a perturbation never leaves that box.
@@ -139,7 +139,7 @@ def pgd_perturb(classifier, images, labels, *, eps, step_size, steps, targeted=F
 
 
 @keras.saving.register_keras_serializable(package="gan_apps")
-class PGDTrainer(keras.Model):
+class PGDTrainer(TrainableModel):
     """Adversarial training of a classifier (Madry et al. 2018, eq. 2-3).
 
     Each ``fit`` step solves the inner maximisation max_{||delta||_inf <= eps} L(x + delta, y)
@@ -156,9 +156,13 @@ class PGDTrainer(keras.Model):
 
     Runtime: build and compile it inside a ``tf.distribute`` strategy's scope; the loss
     of each replica is divided by the replica count and scaled by
-    ``optimizer.scale_loss`` (compile with a :func:`gan_apps.runtime.loss_scaled`
-    optimizer under mixed_float16); logits and loss are float32 under mixed precision.
+    ``optimizer.scale_loss`` (:func:`gan_apps.training.apply_update`; ``compile`` wraps
+    the optimizer for loss scaling under mixed_float16); logits and loss are float32
+    under mixed precision.
     """
+
+    OPTIMIZERS = {"optimizer": ("classifier",)}
+    NETWORKS = {"classifier": "classifier"}
 
     def __init__(self, classifier, eps=0.6, step_size=0.1, steps=10, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -178,21 +182,13 @@ class PGDTrainer(keras.Model):
     def metrics(self):
         return [self.loss_tracker, self.accuracy_tracker]
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "classifier": keras.saving.serialize_keras_object(self.classifier),
-            "eps": self.eps,
-            "step_size": self.step_size,
-            "steps": self.steps,
-            "seed": self.seed,
-        }
+    def compile(self, optimizer, **kwargs):
+        """The classifier's optimizer, loss-scaled under mixed_float16 and built now."""
+        super().compile(optimizer=optimizer, **kwargs)
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["classifier"] = keras.saving.deserialize_keras_object(config["classifier"])
-        return cls(**config)
+    def get_config(self):
+        return {**super().get_config(), "eps": self.eps, "step_size": self.step_size,
+                "steps": self.steps, "seed": self.seed}
 
     def train_step(self, data):
         images, labels = data
@@ -203,17 +199,15 @@ class PGDTrainer(keras.Model):
         with tf.GradientTape() as tape:
             logits = ops.cast(self.classifier(adversarial, training=True), "float32")
             loss = ops.mean(cross_entropy(labels, logits))
-            scaled = self.optimizer.scale_loss(replica_scale(loss))
-        variables = self.classifier.trainable_variables
-        self.optimizer.apply(tape.gradient(scaled, variables), variables)
+        apply_update(tape, loss, self.classifier.trainable_variables, self.optimizer)
         # The unscaled per-replica mean: the tracker averages it over replicas itself.
         self.loss_tracker.update_state(loss)
         self.accuracy_tracker.update_state(labels, logits)
-        return {m.name: m.result() for m in self.metrics}
+        return self.step_logs()
 
     def test_step(self, data):
         images, labels = data
         logits = ops.cast(self.classifier(images, training=False), "float32")
         self.loss_tracker.update_state(ops.mean(cross_entropy(ops.cast(labels, "int32"), logits)))
         self.accuracy_tracker.update_state(labels, logits)
-        return {m.name: m.result() for m in self.metrics}
+        return step_logs(self.metrics)

@@ -17,14 +17,13 @@ both players.
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 from keras import layers, ops
 
 from gan_apps import penalties as penalties_lib
 from gan_apps import runtime
 from gan_apps.errors import UserInputError
-from gan_apps.gan import GAN, StepContext, record_gradient_norm, replica_scale
-from gan_apps.layers import SpectralNormalization
+from gan_apps.gan import GAN
+from gan_apps.layers.spectral import SpectralNormalization
 from gan_apps.models.dcgan import DISCRIMINATOR_NORMS, dcgan_discriminator, dcgan_generator
 
 # Size of the label embedding concatenated with z (Mirza & Osindero feed a one-hot y
@@ -163,7 +162,9 @@ class AuxiliaryHeadGAN(GAN):
     defines the auxiliary losses: AC-GAN's class log-likelihood L_C (Odena et al. 2017,
     eq. 2) or InfoGAN's mutual-information bound L_I (Chen et al. 2016, eq. 5).
     ``discriminator_logits`` returns the adversarial logit alone, so penalties such as
-    the gradient penalty see the critic of the adversarial objective only.
+    the gradient penalty see the critic of the adversarial objective only. The steps are
+    :class:`gan_apps.gan.GAN`'s; this class fills its hooks (the fake batch with its codes,
+    the auxiliary outputs, the extra loss of each player).
 
     Subclasses implement ``sample_codes``, ``discriminator_auxiliary_loss``,
     ``generator_auxiliary_loss`` and ``auxiliary_metric_names``.
@@ -198,80 +199,30 @@ class AuxiliaryHeadGAN(GAN):
     def generate_from_codes(self, batch_size, codes, training=True):
         return self.generator([self.sample_latent(batch_size), *codes], training=training)
 
+    def fake_batch(self, batch_size, conditioning, training=True):
+        """Fresh codes (drawn before z), and the fakes made from them."""
+        codes = self.sample_codes(batch_size)
+        return self.generate_from_codes(batch_size, codes, training), codes
+
     def generate_fake(self, batch_size, conditioning, training=True):
-        return self.generate_from_codes(batch_size, self.sample_codes(batch_size), training)
+        return self.fake_batch(batch_size, conditioning, training)[0]
 
     def generate(self, batch_size, training=False):
         return self.generate_fake(batch_size, None, training=training)
 
-    def discriminator_outputs(self, x, training=True):
+    def discriminator_outputs(self, x, conditioning=None, training=True):
         """(adversarial logits [B, 1], list of auxiliary outputs)."""
         outputs = self.discriminator(x, training=training)
         return outputs[0], list(outputs[1:])
 
     def discriminator_logits(self, x, conditioning, training=True):
-        return self.discriminator_outputs(x, training=training)[0]
+        return self.discriminator_outputs(x, conditioning, training=training)[0]
 
-    def _update_auxiliary(self, logs):
-        for name, value in logs.items():
-            self.auxiliary_trackers[name].update_state(value)
+    def extra_discriminator_loss(self, real_extras, fake_extras, conditioning, codes):
+        return self.discriminator_auxiliary_loss(real_extras, conditioning, fake_extras, codes)
 
-    def discriminator_step(self, real, conditioning=None):
-        """One D update: adversarial loss + auxiliary loss + penalties, on fresh codes."""
-        batch_size = ops.shape(real)[0]
-        codes = self.sample_codes(batch_size)
-        fake = ops.stop_gradient(self.generate_from_codes(batch_size, codes))
-        context = StepContext(
-            self.discriminator, self.generator, real, fake, self.seed_generator, conditioning,
-            critic=lambda x: self.discriminator_logits(x, conditioning),
-        )
-        with tf.GradientTape() as tape:
-            real_logits, real_aux = self.discriminator_outputs(real)
-            fake_logits, fake_aux = self.discriminator_outputs(fake)
-            loss = self.objective.d_loss(real_logits, fake_logits)
-            aux_loss, aux_logs = self.discriminator_auxiliary_loss(
-                real_aux, conditioning, fake_aux, codes
-            )
-            total = loss + aux_loss
-            penalty_values = {}
-            for penalty in self.penalties:
-                value = penalty.discriminator_loss(context)
-                if value is not None:
-                    penalty_values[penalty.name] = value
-                    total = total + value
-            scaled = self.d_optimizer.scale_loss(replica_scale(total))
-        variables = self.discriminator.trainable_variables
-        grads = tape.gradient(scaled, variables)
-        self.d_optimizer.apply(grads, variables)
-        for penalty in self.penalties:
-            penalty.after_discriminator_update(self.discriminator)
-        self.record_discriminator(real_logits, fake_logits, loss, grads, penalty_values)
-        self._update_auxiliary(aux_logs)
-
-    def generator_step(self, batch_size, conditioning=None):
-        """One G update: adversarial loss + auxiliary loss (+ generator penalties)."""
-        with tf.GradientTape() as tape:
-            codes = self.sample_codes(batch_size)
-            fake = self.generate_from_codes(batch_size, codes)
-            fake_logits, fake_aux = self.discriminator_outputs(fake)
-            loss = self.objective.g_loss(fake_logits)
-            aux_loss, aux_logs = self.generator_auxiliary_loss(fake_aux, codes)
-            total = loss + aux_loss
-            context = StepContext(
-                self.discriminator, self.generator, None, fake, self.seed_generator, conditioning
-            )
-            for penalty in self.penalties:
-                value = penalty.generator_loss(context)
-                if value is not None:
-                    self.penalty_trackers[penalty.name].update_state(value)
-                    total = total + value
-            scaled = self.g_optimizer.scale_loss(replica_scale(total))
-        variables = self.generator.trainable_variables
-        grads = tape.gradient(scaled, variables)
-        self.g_optimizer.apply(grads, variables)
-        self.g_loss_tracker.update_state(loss)
-        record_gradient_norm(self.g_grad_norm_tracker, grads, self.g_optimizer)
-        self._update_auxiliary(aux_logs)
+    def extra_generator_loss(self, fake_extras, codes, conditioning):
+        return self.generator_auxiliary_loss(fake_extras, codes)
 
 
 def uniform_classes(batch_size, num_classes, seed_generator):

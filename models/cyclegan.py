@@ -18,7 +18,8 @@ import tensorflow as tf
 from keras import ops
 
 from gan_apps import objectives, runtime
-from gan_apps.gan import record_gradient_norm, replica_scale
+from gan_apps.initializers import LayerSeeds, layer_seed
+from gan_apps.training import TrainableModel, apply_update
 
 STRIDE = 4  # the generator downsamples twice by 2
 MIN_APPLY_SIZE = 8  # below this the innermost feature map is too small to reflect-pad
@@ -51,17 +52,12 @@ def _instance_norm():
     return keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, center=False, scale=False)
 
 
-class _Init:
-    """N(0, 0.02) initializers with a distinct seed per layer (None: unseeded)."""
+def _normal_initializers(seed):
+    """N(0, 0.02) initializers seeded ``1000 seed + k`` for the k-th layer, k = 1, 2, ...
 
-    def __init__(self, seed):
-        self.seed = seed
-        self.count = 0
-
-    def __call__(self):
-        self.count += 1
-        seed = None if self.seed is None else self.seed * 1000 + self.count
-        return keras.initializers.RandomNormal(0.0, INIT_STD, seed=seed)
+    The 1000 spacing keeps the four networks' seeds (``seed + i``) apart."""
+    return LayerSeeds(None if seed is None else seed * 1000, first=1).initializers(
+        keras.initializers.RandomNormal, mean=0.0, stddev=INIT_STD)
 
 
 def _check_channels(channels):
@@ -96,7 +92,7 @@ def resnet_generator(channels=3, ngf=64, n_blocks=9, seed=None, name="generator"
         A functional model ``[B, H, W, C] in [-1, 1] -> [B, H, W, C] in [-1, 1]``.
     """
     _check_channels(channels)
-    init = _Init(seed)
+    init = _normal_initializers(seed)
     inputs = keras.Input((None, None, channels), name="image")
     x = ReflectionPadding2D(3)(inputs)
     x = keras.layers.Conv2D(ngf, 7, kernel_initializer=init())(x)
@@ -128,7 +124,7 @@ def patchgan_discriminator(channels=3, ndf=64, n_layers=3, seed=None, name="disc
         A functional model ``[B, H, W, C] -> [B, H', W', 1]`` logits (H, W >= 32).
     """
     _check_channels(channels)
-    init = _Init(seed)
+    init = _normal_initializers(seed)
     inputs = keras.Input((None, None, channels), name="image")
     x = inputs
     for layer in range(n_layers + 1):
@@ -271,7 +267,7 @@ ADVERSARIAL_WEIGHTS = {"least_squares": 2.0}
 
 
 @keras.saving.register_keras_serializable(package="gan_apps")
-class CycleGAN(keras.Model):
+class CycleGAN(TrainableModel):
     """Unpaired translation with two generators and two discriminators (Zhu et al. 2017).
 
     Full objective (eq. 3, plus the identity term of Sec. 5.2):
@@ -292,6 +288,13 @@ class CycleGAN(keras.Model):
         image_shape: (H, W, C) of training crops (sizes the pools).
         seed: seed of the model's SeedGenerator (pool draws).
     """
+
+    OPTIMIZERS = {"g_optimizer": ("generator_ab", "generator_ba"),
+                  "d_optimizer": ("discriminator_a", "discriminator_b")}
+    NETWORKS = {name: name for name in ("generator_ab", "generator_ba", "discriminator_a",
+                                        "discriminator_b")}
+    # The image pools: the discriminators' history is part of exact resume.
+    EXTRA_STATE = ("pool_a", "pool_b")
 
     def __init__(self, generator_ab, generator_ba, discriminator_a, discriminator_b,
                  objective="least_squares", objective_options=None, cycle_weight=10.0,
@@ -326,62 +329,17 @@ class CycleGAN(keras.Model):
         return self.generator_ab(images, training=training)
 
     def compile(self, g_optimizer, d_optimizer, **kwargs):
-        """One optimizer over both generators, one over both discriminators; built now."""
-        super().compile(optimizer=None, **kwargs)
-        if g_optimizer is d_optimizer:
-            raise ValueError("the generators and the discriminators need separate optimizers")
-        self.g_optimizer = g_optimizer
-        self.d_optimizer = d_optimizer
-        self.g_optimizer.build(self.generator_variables())
-        self.d_optimizer.build(self.discriminator_variables())
-
-    def generator_variables(self):
-        return self.generator_ab.trainable_variables + self.generator_ba.trainable_variables
-
-    def discriminator_variables(self):
-        return self.discriminator_a.trainable_variables + self.discriminator_b.trainable_variables
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
+        """One optimizer over both generators, one over both discriminators; each
+        loss-scaled under mixed_float16 and built now."""
+        super().compile(g_optimizer=g_optimizer, d_optimizer=d_optimizer, **kwargs)
 
     def get_config(self):
         config = super().get_config()
-        for key in ("generator_ab", "generator_ba", "discriminator_a", "discriminator_b"):
-            config[key] = keras.saving.serialize_keras_object(getattr(self, key))
         config.update(objective=self.objective_name, objective_options=self.objective_options,
                       cycle_weight=self.cycle_weight, identity_weight=self.identity_weight,
                       pool_size=self.pool_size, image_shape=list(self.image_shape),
                       seed=self.seed)
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("generator_ab", "generator_ba", "discriminator_a", "discriminator_b"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
-
-    def get_compile_config(self):
-        if not getattr(self, "g_optimizer", None):
-            return None
-        return {"g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
-                "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer)}
-
-    def compile_from_config(self, config):
-        self.compile(g_optimizer=keras.saving.deserialize_keras_object(config["g_optimizer"]),
-                     d_optimizer=keras.saving.deserialize_keras_object(config["d_optimizer"]))
-
-    def networks(self):
-        """The networks saved as ``NAME.keras`` at the end of training."""
-        return {"generator_ab": self.generator_ab, "generator_ba": self.generator_ba,
-                "discriminator_a": self.discriminator_a, "discriminator_b": self.discriminator_b}
-
-    def checkpoint_items(self):
-        """Networks, both optimizers (their iterations drive the schedule), pools, noise state."""
-        return {**self.networks(), "g_optimizer": self.g_optimizer,
-                "d_optimizer": self.d_optimizer, "pool_a": self.pool_a, "pool_b": self.pool_b,
-                "seed_state": self.seed_generator.state}
 
     # --- losses -------------------------------------------------------------------------
 
@@ -422,11 +380,8 @@ class CycleGAN(keras.Model):
         with tf.GradientTape() as tape:
             terms, fake_a, fake_b = self.generator_losses(real_a, real_b)
             g_loss = self.total_generator_loss(terms)
-            scaled = self.g_optimizer.scale_loss(replica_scale(g_loss))
-        variables = self.generator_variables()
-        grads = tape.gradient(scaled, variables)
-        self.g_optimizer.apply(grads, variables)
-        record_gradient_norm(self.trackers["g_grad_norm"], grads, self.g_optimizer)
+        apply_update(tape, g_loss, self.optimizer_variables("g_optimizer"), self.g_optimizer,
+                     self.trackers["g_grad_norm"])
         self.trackers["g_loss"].update_state(g_loss)
         for name, value in terms.items():
             self.trackers[name].update_state(value)
@@ -440,17 +395,15 @@ class CycleGAN(keras.Model):
             fake_logits_b = self.discriminator_b(pooled_b, training=True)
             d_a = self.objective.d_loss(real_logits_a, fake_logits_a)
             d_b = self.objective.d_loss(real_logits_b, fake_logits_b)
-            scaled = self.d_optimizer.scale_loss(replica_scale(d_a + d_b))
-        variables = self.discriminator_variables()
-        grads = tape.gradient(scaled, variables)
-        self.d_optimizer.apply(grads, variables)
-        record_gradient_norm(self.trackers["d_grad_norm"], grads, self.d_optimizer)
+            d_loss = d_a + d_b
+        apply_update(tape, d_loss, self.optimizer_variables("d_optimizer"), self.d_optimizer,
+                     self.trackers["d_grad_norm"])
         self.trackers["d_a_loss"].update_state(d_a)
         self.trackers["d_b_loss"].update_state(d_b)
         for name, logits in (("d_a_real", real_logits_a), ("d_a_fake", fake_logits_a),
                              ("d_b_real", real_logits_b), ("d_b_fake", fake_logits_b)):
             self.trackers[name].update_state(ops.mean(self.objective.output(logits)))
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        return self.step_logs()
 
 
 def _l1(x, y):
@@ -471,7 +424,7 @@ def build_cyclegan(*, channels=3, crop_size=256, ngf=64, ndf=64, n_blocks=None,
             mixed_float16 policy both optimizers are loss-scaled (gan_apps.runtime).
     """
     n_blocks = n_blocks or (6 if crop_size <= 128 else 9)
-    seeds = [None] * 4 if seed is None else [seed + i for i in range(4)]
+    seeds = [layer_seed(seed, i) for i in range(4)]
     model = CycleGAN(
         resnet_generator(channels, ngf, n_blocks, seeds[0], name="generator_ab"),
         resnet_generator(channels, ngf, n_blocks, seeds[1], name="generator_ba"),

@@ -14,7 +14,9 @@ import keras
 from keras import layers
 
 from gan_apps.errors import UserInputError
-from gan_apps.layers import SpectralNormalization, batch_normalization
+from gan_apps.initializers import LayerSeeds
+from gan_apps.layers.batch_norm import batch_normalization
+from gan_apps.layers.spectral import SpectralNormalization
 
 KERNEL_SIZE = 4
 # DCGAN initialises every weight from N(0, 0.02) (Radford et al. 2016, Sec. 4).
@@ -22,7 +24,7 @@ INIT_STD = 0.02
 DISCRIMINATOR_NORMS = ("batch", "layer", "none", "spectral")
 
 
-def _start_size(resolution):
+def start_size(resolution):
     """Spatial size of the first feature map: resolution / 2^k with k >= 1 doublings."""
     if not isinstance(resolution, int) or resolution < 8:
         raise UserInputError(f"resolution must be an integer >= 8, got {resolution!r}")
@@ -36,18 +38,10 @@ def _start_size(resolution):
     )
 
 
-def _initializers(seed):
-    """N(0, 0.02) initialisers with a distinct seed per layer.
-
-    A Keras initializer given a fixed integer seed repeats its values, so same-shaped
-    layers would otherwise start identical.
-    """
-    layer = 0
-    while True:
-        yield keras.initializers.RandomNormal(
-            stddev=INIT_STD, seed=None if seed is None else seed + layer
-        )
-        layer += 1
+def normal_initializers(seed):
+    """DCGAN's N(0, 0.02) initializers: each call of the returned function makes the next
+    layer's, seeded ``seed + k`` for the k-th call (:class:`gan_apps.initializers.LayerSeeds`)."""
+    return LayerSeeds(seed).initializers(keras.initializers.RandomNormal, stddev=INIT_STD)
 
 
 def dcgan_generator(latent_dim=100, resolution=32, channels=1, width=64, seed=None):
@@ -64,11 +58,11 @@ def dcgan_generator(latent_dim=100, resolution=32, channels=1, width=64, seed=No
         width: filters of the last hidden layer; the projection has width * 2^(k-1).
         seed: seed for the weight initialisers.
     """
-    start, doublings = _start_size(resolution)
-    init = _initializers(seed)
+    start, doublings = start_size(resolution)
+    init = normal_initializers(seed)
     filters = width * 2 ** (doublings - 1)
     z = keras.Input((latent_dim,), name="z")
-    x = layers.Dense(start * start * filters, use_bias=False, kernel_initializer=next(init))(z)
+    x = layers.Dense(start * start * filters, use_bias=False, kernel_initializer=init())(z)
     x = layers.Reshape((start, start, filters))(x)
     x = batch_normalization()(x)
     x = layers.ReLU()(x)
@@ -76,12 +70,12 @@ def dcgan_generator(latent_dim=100, resolution=32, channels=1, width=64, seed=No
         filters //= 2
         x = layers.Conv2DTranspose(
             filters, KERNEL_SIZE, strides=2, padding="same", use_bias=False,
-            kernel_initializer=next(init),
+            kernel_initializer=init(),
         )(x)
         x = batch_normalization()(x)
         x = layers.ReLU()(x)
     x = layers.Conv2DTranspose(
-        channels, KERNEL_SIZE, strides=2, padding="same", kernel_initializer=next(init)
+        channels, KERNEL_SIZE, strides=2, padding="same", kernel_initializer=init()
     )(x)
     # float32 output keeps tanh exact under mixed precision.
     images = layers.Activation("tanh", dtype="float32", name="images")(x)
@@ -101,8 +95,8 @@ def dcgan_discriminator(resolution=32, channels=1, width=64, norm="batch", seed=
     """
     if norm not in DISCRIMINATOR_NORMS:
         raise UserInputError(f"unknown discriminator norm {norm!r}; choose {DISCRIMINATOR_NORMS}")
-    start, doublings = _start_size(resolution)
-    init = _initializers(seed)
+    start, doublings = start_size(resolution)
+    init = normal_initializers(seed)
     wrap = SpectralNormalization if norm == "spectral" else (lambda layer: layer)
     images = keras.Input((resolution, resolution, channels), name="images")
     x = images
@@ -110,7 +104,7 @@ def dcgan_discriminator(resolution=32, channels=1, width=64, norm="batch", seed=
     for i in range(doublings):
         x = wrap(
             layers.Conv2D(
-                filters, KERNEL_SIZE, strides=2, padding="same", kernel_initializer=next(init)
+                filters, KERNEL_SIZE, strides=2, padding="same", kernel_initializer=init()
             )
         )(x)
         if i > 0 and norm == "batch":
@@ -121,6 +115,6 @@ def dcgan_discriminator(resolution=32, channels=1, width=64, norm="batch", seed=
         x = layers.LeakyReLU(0.2)(x)
         filters *= 2
     x = layers.Flatten()(x)
-    logits = wrap(layers.Dense(1, kernel_initializer=next(init)))(x)
+    logits = wrap(layers.Dense(1, kernel_initializer=init()))(x)
     logits = layers.Activation("linear", dtype="float32", name="logits")(logits)
     return keras.Model(images, logits, name="dcgan_discriminator")

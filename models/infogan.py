@@ -26,7 +26,7 @@ from keras import layers, ops
 
 from gan_apps import runtime
 from gan_apps.errors import UserInputError
-from gan_apps.layers import batch_normalization
+from gan_apps.layers.batch_norm import batch_normalization
 from gan_apps.models.conditional import (
     AuxiliaryHeadGAN,
     accuracy,

@@ -14,7 +14,8 @@ import keras
 from keras import layers
 
 from gan_apps.errors import UserInputError
-from gan_apps.layers import SpectralNormalization, layer_seed
+from gan_apps.initializers import LayerSeeds
+from gan_apps.layers.spectral import SpectralNormalization
 
 INITIALIZERS = ("he_normal", "orthogonal")
 # Gain of the orthogonal initialiser (Saxe et al. 2014) in the unrolled GAN notebook.
@@ -29,10 +30,11 @@ def _kernel_initializer(kind, seed):
     raise UserInputError(f"unknown initializer {kind!r}; choose one of: {', '.join(INITIALIZERS)}")
 
 
-def _output_initializer(initializer, seed, hidden):
-    """The last layer's: orthogonal like the hidden layers, else Keras' Glorot uniform."""
+def _output_initializer(initializer, seeds):
+    """The last layer's: orthogonal like the hidden layers (with the seed after theirs),
+    else Keras' Glorot uniform."""
     if initializer == "orthogonal":
-        return _kernel_initializer(initializer, layer_seed(seed, len(hidden)))
+        return _kernel_initializer(initializer, seeds())
     return "glorot_uniform"
 
 
@@ -47,12 +49,13 @@ def mlp_generator(latent_dim=2, output_dim=2, hidden=(128, 128, 128), seed=None,
     ``initializer`` (he_normal or orthogonal) is used for the hidden layers, and for the
     output layer too when orthogonal (else Keras' Glorot uniform).
     """
+    seeds = LayerSeeds(seed)
     z = keras.Input((latent_dim,), name="z")
     x = z
-    for i, units in enumerate(hidden):
-        x = layers.Dense(units, kernel_initializer=_kernel_initializer(initializer, layer_seed(seed, i)))(x)
+    for units in hidden:
+        x = layers.Dense(units, kernel_initializer=_kernel_initializer(initializer, seeds()))(x)
         x = _activation(activation)(x)
-    points = layers.Dense(output_dim, kernel_initializer=_output_initializer(initializer, seed, hidden),
+    points = layers.Dense(output_dim, kernel_initializer=_output_initializer(initializer, seeds),
                           dtype="float32", name="points")(x)
     return keras.Model(z, points, name="mlp_generator")
 
@@ -65,11 +68,12 @@ def mlp_discriminator(input_dim=2, hidden=(128, 128, 128), norm="none", seed=Non
     ``initializer`` as :func:`mlp_generator`.
     """
     wrap = SpectralNormalization if norm == "spectral" else (lambda layer: layer)
+    seeds = LayerSeeds(seed)
     points = keras.Input((input_dim,), name="points")
     x = points
-    for i, units in enumerate(hidden):
-        x = wrap(layers.Dense(units, kernel_initializer=_kernel_initializer(initializer, layer_seed(seed, i))))(x)
+    for units in hidden:
+        x = wrap(layers.Dense(units, kernel_initializer=_kernel_initializer(initializer, seeds())))(x)
         x = _activation(activation)(x)
-    logits = wrap(layers.Dense(1, kernel_initializer=_output_initializer(initializer, seed, hidden)))(x)
+    logits = wrap(layers.Dense(1, kernel_initializer=_output_initializer(initializer, seeds)))(x)
     logits = layers.Activation("linear", dtype="float32", name="logits")(logits)
     return keras.Model(points, logits, name="mlp_discriminator")

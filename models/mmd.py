@@ -22,10 +22,11 @@ from keras import layers, ops
 from gan_apps import kernels, runtime, sampling
 from gan_apps import penalties as penalties_lib
 from gan_apps.errors import UserInputError
-from gan_apps.gan import GAN, record_gradient_norm, replica_scale, step_logs
-from gan_apps.layers import layer_seed
-from gan_apps.models.dcgan import _initializers, _start_size, dcgan_generator
+from gan_apps.gan import GAN
+from gan_apps.initializers import LayerSeeds, layer_seed
+from gan_apps.models.dcgan import dcgan_generator, normal_initializers, start_size
 from gan_apps.models.mlp import mlp_generator
+from gan_apps.training import TrainableModel, apply_update
 
 # Li et al. 2015, MNIST experiments: a mixture of six Gaussian kernels with bandwidths
 # 2, 5, 10, 20, 40, 80 (on pixels in [0, 1]; ours are in [-1, 1], a factor 2 in distance).
@@ -46,7 +47,7 @@ def _check_bandwidths(bandwidths):
 
 
 @keras.saving.register_keras_serializable(package="gan_apps")
-class GMMN(keras.Model):
+class GMMN(TrainableModel):
     """Generative moment matching network: a generator trained on MMD^2 alone (Li et al. 2015).
 
     Loss: the biased MMD^2 of eq. 2-3 (the squared distance of the mean embeddings of
@@ -60,6 +61,9 @@ class GMMN(keras.Model):
         biased: which MMD^2 estimator.
         seed: seed of the model's :class:`keras.random.SeedGenerator`.
     """
+
+    OPTIMIZERS = {"g_optimizer": ("generator",)}
+    NETWORKS = {"generator": "generator"}
 
     def __init__(self, generator, latent_dim=None, bandwidths=GMMN_BANDWIDTHS, biased=True,
                  seed=None, **kwargs):
@@ -79,10 +83,8 @@ class GMMN(keras.Model):
         return self.generator(z, training=training)
 
     def compile(self, g_optimizer, **kwargs):
-        """Set the generator's optimizer (built now, as tf.distribute requires)."""
-        super().compile(optimizer=None, **kwargs)
-        self.g_optimizer = g_optimizer
-        self.g_optimizer.build(self.generator.trainable_variables)
+        """Set the generator's optimizer (loss-scaled under mixed_float16, built now)."""
+        super().compile(g_optimizer=g_optimizer, **kwargs)
 
     @property
     def metrics(self):
@@ -90,41 +92,13 @@ class GMMN(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            generator=keras.saving.serialize_keras_object(self.generator),
-            latent_dim=self.latent_dim,
-            bandwidths=list(self.bandwidths),
-            biased=self.biased,
-            seed=self.seed,
-        )
+        config.update(latent_dim=self.latent_dim, bandwidths=list(self.bandwidths),
+                      biased=self.biased, seed=self.seed)
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
-        return cls(**config)
-
-    def get_compile_config(self):
-        if not getattr(self, "g_optimizer", None):
-            return None
-        return {"g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer)}
-
-    def compile_from_config(self, config):
-        self.compile(g_optimizer=keras.saving.deserialize_keras_object(config["g_optimizer"]))
 
     def latent_spec(self):
         """The generator's inputs as data (see :mod:`gan_apps.sampling`)."""
         return sampling.unconditional_spec(self.latent_dim)
-
-    def networks(self):
-        """Only the generator: a GMMN has no discriminator."""
-        return {"generator": self.generator}
-
-    def checkpoint_items(self):
-        """Everything that exact resume needs, for ``tf.train.Checkpoint(**items)``."""
-        return {"generator": self.generator, "g_optimizer": self.g_optimizer,
-                "seed_state": self.seed_generator.state}
 
     def sample_latent(self, batch_size):
         """z ~ N(0, I), drawn from the model's seed generator (per-replica slices of the
@@ -142,23 +116,22 @@ class GMMN(keras.Model):
         with tf.GradientTape() as tape:
             fake = self.generator(z, training=True)
             loss = kernels.mmd2(real, fake, self.bandwidths, biased=self.biased)
-            scaled = self.g_optimizer.scale_loss(replica_scale(loss))
-        variables = self.generator.trainable_variables
-        grads = tape.gradient(scaled, variables)
-        self.g_optimizer.apply(grads, variables)
+        apply_update(tape, loss, self.generator.trainable_variables, self.g_optimizer,
+                     self.g_grad_norm_tracker)
         self.g_loss_tracker.update_state(loss)
-        record_gradient_norm(self.g_grad_norm_tracker, grads, self.g_optimizer)
-        return step_logs(self.metrics)
+        return self.step_logs()
 
 
 @keras.saving.register_keras_serializable(package="gan_apps")
 class MMDGAN(GAN):
     """MMD-GAN: MMD^2 on features of a learned critic (Li et al. 2017, eq. 3-4, Algorithm 1).
 
-    Critic step: maximise MMD^2_b(f_phi(x), f_phi(G(z))) (logged as ``d_loss`` = -MMD^2),
-    then apply the penalties' constraints (weight clipping at 0.01 by default, Algorithm 1).
-    Generator step, on every ``n_critic``-th step: minimise the same MMD^2 with a fresh z
-    against the step's real batch (``g_loss``). The base GAN's objective is not used.
+    One training step is :meth:`gan_apps.gan.GAN.train_step`'s: ``n_critic`` critic updates,
+    each on its own minibatch of the step's batch (rows i, i + n_critic, ...), then one
+    generator update. Critic update: maximise MMD^2_b(f_phi(x), f_phi(G(z))) (logged as
+    ``d_loss`` = -MMD^2), then apply the penalties' constraints (weight clipping at 0.01 by
+    default, Algorithm 1). Generator update: minimise the same MMD^2 with a fresh z against
+    the last critic minibatch (``g_loss``). The base GAN's objective is not used.
 
     Args:
         generator: functional model ``z -> x``.
@@ -169,6 +142,9 @@ class MMDGAN(GAN):
         penalties: critic penalties/constraints; None gives WeightClipping(0.01).
         latent_dim, seed: as :class:`gan_apps.gan.GAN`.
     """
+
+    # The critic is the GAN's ``discriminator`` attribute, saved and configured as "critic".
+    NETWORKS = {"generator": "generator", "critic": "discriminator"}
 
     def __init__(self, generator, critic, bandwidths=MMD_GAN_BANDWIDTHS, biased=True, n_critic=5,
                  penalties=None, latent_dim=None, seed=None, **kwargs):
@@ -189,22 +165,10 @@ class MMDGAN(GAN):
 
     def get_config(self):
         config = super().get_config()
-        for key in ("objective", "objective_options", "discriminator"):
+        for key in ("objective", "objective_options"):
             config.pop(key)
-        config.update(critic=keras.saving.serialize_keras_object(self.discriminator),
-                      bandwidths=list(self.bandwidths), biased=self.biased)
+        config.update(bandwidths=list(self.bandwidths), biased=self.biased)
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("generator", "critic"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        config["penalties"] = [keras.saving.deserialize_keras_object(p) for p in config["penalties"]]
-        return cls(**config)
-
-    def networks(self):
-        return {"generator": self.generator, "critic": self.discriminator}
 
     def feature_mmd2(self, real, fake):
         """MMD^2 of the critic's features of two batches."""
@@ -221,27 +185,21 @@ class MMDGAN(GAN):
         with tf.GradientTape() as tape:
             value = self.feature_mmd2(real, fake)
             loss = -value
-            scaled = self.d_optimizer.scale_loss(replica_scale(loss))
-        variables = self.discriminator.trainable_variables
-        grads = tape.gradient(scaled, variables)
-        self.d_optimizer.apply(grads, variables)
+        apply_update(tape, loss, self.discriminator.trainable_variables, self.d_optimizer,
+                     self.d_grad_norm_tracker)
         for penalty in self.penalties:
             penalty.after_discriminator_update(self.discriminator)
         self.d_loss_tracker.update_state(loss)
         self.mmd2_tracker.update_state(value)
-        record_gradient_norm(self.d_grad_norm_tracker, grads, self.d_optimizer)
 
     def mmd_generator_step(self, real):
         """One generator update: gradient descent on MMD^2 of the features (Algorithm 1)."""
         with tf.GradientTape() as tape:
             fake = self.generate_fake(ops.shape(real)[0], None)
             loss = self.feature_mmd2(real, fake)
-            scaled = self.g_optimizer.scale_loss(replica_scale(loss))
-        variables = self.generator.trainable_variables
-        grads = tape.gradient(scaled, variables)
-        self.g_optimizer.apply(grads, variables)
+        apply_update(tape, loss, self.generator.trainable_variables, self.g_optimizer,
+                     self.g_grad_norm_tracker)
         self.g_loss_tracker.update_state(loss)
-        record_gradient_norm(self.g_grad_norm_tracker, grads, self.g_optimizer)
 
 
 def mlp_feature_critic(input_dim=2, hidden=(128, 128), feature_dim=16, seed=None):
@@ -250,11 +208,11 @@ def mlp_feature_critic(input_dim=2, hidden=(128, 128), feature_dim=16, seed=None
     Batch norm keeps the features at a usable scale under weight clipping, as in the
     reference code's convolutional encoder.
     """
+    seeds = LayerSeeds(seed)
     points = keras.Input((input_dim,), name="points")
     x = points
-    for i, units in enumerate(hidden):
-        init = keras.initializers.HeNormal(layer_seed(seed, i))
-        x = layers.Dense(units, kernel_initializer=init)(x)
+    for units in hidden:
+        x = layers.Dense(units, kernel_initializer=seeds.initializer(keras.initializers.HeNormal))(x)
         x = layers.BatchNormalization()(x)
         x = layers.LeakyReLU(0.2)(x)
     features = layers.Dense(feature_dim, dtype="float32", name="features")(x)
@@ -267,19 +225,19 @@ def dcgan_feature_critic(resolution=32, channels=1, width=32, feature_dim=100, s
     Stride-2 4x4 convolutions doubling the filters, batch norm after all but the first,
     LeakyReLU(0.2), then a linear projection to the features.
     """
-    _, doublings = _start_size(resolution)
-    init = _initializers(seed)
+    _, doublings = start_size(resolution)
+    init = normal_initializers(seed)
     images = keras.Input((resolution, resolution, channels), name="images")
     x = images
     filters = width
     for i in range(doublings):
-        x = layers.Conv2D(filters, 4, strides=2, padding="same", kernel_initializer=next(init))(x)
+        x = layers.Conv2D(filters, 4, strides=2, padding="same", kernel_initializer=init())(x)
         if i > 0:
             x = layers.BatchNormalization()(x)
         x = layers.LeakyReLU(0.2)(x)
         filters *= 2
     x = layers.Flatten()(x)
-    features = layers.Dense(feature_dim, kernel_initializer=next(init), dtype="float32",
+    features = layers.Dense(feature_dim, kernel_initializer=init(), dtype="float32",
                             name="features")(x)
     return keras.Model(images, features, name="dcgan_feature_critic")
 
@@ -339,7 +297,7 @@ def build_mmd_gan(*, data_kind="image", resolution=32, channels=1, num_classes=N
     _no_labels_no_objective("MMD-GAN", num_classes, objective)
     generator, latent_dim = _generator(data_kind, resolution, channels, latent_dim, width,
                                        hidden_units, seed)
-    critic_seed = None if seed is None else seed + 100
+    critic_seed = layer_seed(seed, 100)
     if data_kind == "points":
         critic = mlp_feature_critic(2, (int(hidden_units),) * 2, feature_dim or 16, seed=critic_seed)
     else:

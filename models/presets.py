@@ -23,7 +23,7 @@ from typing import Callable
 
 import keras
 
-from gan_apps import penalties
+from gan_apps import penalties, registry
 from gan_apps.errors import UserInputError
 from gan_apps.gan import GAN
 from gan_apps.models.dcgan import dcgan_discriminator, dcgan_generator
@@ -74,34 +74,20 @@ PRESETS = {
 }
 
 
-# Members of the family whose training step differs in kind from the plain GAN's
-# (filled in below FamilyEntry). Builders follow one signature: build_x(*, data_kind,
-# resolution, channels, num_classes, latent_dim, width, objective, seed, jit_compile,
-# **options) and return a compiled model.
-FAMILY = {}
-
-
-def model_names():
-    """Every name ``gan-apps train --model`` accepts."""
-    return (*PRESETS, *FAMILY)
-
-
 def get_preset(name):
-    """The preset (or family entry) called ``name``."""
-    if name in FAMILY:
-        return FAMILY[name]
+    """The registry entry (:class:`gan_apps.registry.ModelEntry`) of model ``name``; a
+    one-line UserInputError naming the choices when there is none."""
     try:
-        return PRESETS[name]
-    except KeyError:
-        raise UserInputError(
-            f"unknown model {name!r}; choose one of: {', '.join(model_names())}"
-        ) from None
+        return registry.get_model(name)
+    except ValueError as err:
+        raise UserInputError(str(err)) from None
 
 
 def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channels=1,
                 num_classes=None, latent_dim=None, width=64, objective=None, divergence=None,
                 coding=None, ortho_reg=0.0, seed=None, jit_compile="auto", steps_per_execution=1):
-    """Build and compile any model of the family by name (a preset or a FAMILY member).
+    """Build and compile any model of the family by name (a preset, or a family member by
+    the builder its :mod:`gan_apps.registry` entry names).
 
     ``ortho_reg`` > 0 adds BigGAN's off-diagonal orthogonal regularization of the generator
     with that weight (Brock et al. 2019, Sec. 3.1, eq. 3; their beta is 1e-4).
@@ -111,7 +97,8 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
         if ortho_reg < 0:
             raise UserInputError(f"--ortho-reg must be >= 0, got {ortho_reg}")
         extra.append(penalties.OrthogonalRegularization(ortho_reg, off_diagonal=True, on="generator"))
-    if name in PRESETS:
+    entry = get_preset(name)
+    if entry.kind == "preset":
         return build_gan(
             name, data_kind=data_kind, arch=arch, resolution=resolution, channels=channels,
             latent_dim=latent_dim, width=width, objective=objective, divergence=divergence,
@@ -121,13 +108,13 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
     import importlib
     import inspect
 
-    entry = get_preset(name)
     for flag, value in (("--divergence", divergence), ("--coding", coding)):
         if value is not None:
             raise UserInputError(f"{flag} does not apply to --model {name}")
     if arch != "dcgan":
         raise UserInputError(f"--model {name} has its own networks; drop --arch {arch}")
-    builder = getattr(importlib.import_module(f"gan_apps.models.{entry.module}"), entry.builder)
+    module, function = entry.builder.split(":")
+    builder = getattr(importlib.import_module(f"gan_apps.models.{module}"), function)
     options = {}
     if steps_per_execution != 1:
         if "steps_per_execution" not in inspect.signature(builder).parameters:
@@ -142,43 +129,6 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
         latent_dim=latent_dim, width=width, objective=objective, seed=seed,
         jit_compile=jit_compile, **options,
     )
-
-
-@dataclasses.dataclass(frozen=True)
-class FamilyEntry:
-    """A family member built by ``gan_apps.models.<module>.<builder>``."""
-
-    name: str
-    module: str
-    builder: str
-    description: str
-    needs_labels: bool = False
-    data_kinds: tuple = ("image", "points")
-
-
-FAMILY.update({
-    e.name: e
-    for e in (
-        FamilyEntry("cgan", "conditional", "build_conditional",
-                    "conditional GAN, projection discriminator (Mirza & Osindero 2014; "
-                    "Miyato & Koyama 2018)", needs_labels=True, data_kinds=("image",)),
-        FamilyEntry("acgan", "acgan", "build_acgan",
-                    "AC-GAN, auxiliary classifier (Odena et al. 2017)", needs_labels=True,
-                    data_kinds=("image",)),
-        FamilyEntry("infogan", "infogan", "build_infogan",
-                    "InfoGAN, latent codes and a Q head (Chen et al. 2016)", data_kinds=("image",)),
-        FamilyEntry("unrolled", "unrolled", "build_unrolled_gan",
-                    "unrolled GAN, k look-ahead critic steps (Metz et al. 2016)"),
-        FamilyEntry("gmmn", "mmd", "build_gmmn",
-                    "GMMN, MMD with a mixture of RBF kernels (Li et al. 2015)"),
-        FamilyEntry("mmdgan", "mmd", "build_mmd_gan",
-                    "MMD-GAN, learned kernel (Li et al. 2017)"),
-        FamilyEntry("vae", "vae", "build_vae",
-                    "variational autoencoder (Kingma & Welling 2013)", data_kinds=("image",)),
-        FamilyEntry("progan", "progan", "build_progan", "progressive growing, WGAN-GP + drift (Karras et al. 2018)", data_kinds=("image",)),
-        FamilyEntry("biggan", "biggan", "build_biggan", "BigGAN: CBN + skip-z, self-attention, SN, hinge (Brock et al. 2019)", needs_labels=True, data_kinds=("image",)),
-    )
-})
 
 
 def build_gan(
@@ -215,7 +165,9 @@ def build_gan(
         jit_compile: passed to ``compile``; ``True`` forces XLA (``"auto"`` is off on CPU).
         extra_penalties: penalties added to the preset's (for example orthogonal regularization).
     """
-    spec = get_preset(preset)
+    if preset not in PRESETS:
+        raise UserInputError(f"unknown model {preset!r}; the presets are {', '.join(PRESETS)}")
+    spec = PRESETS[preset]
     if divergence is not None and spec.name != "fgan":
         raise UserInputError("--divergence only applies to --model fgan")
     if coding is not None and (objective or spec.objective) != "least_squares":

@@ -36,8 +36,9 @@ from keras import layers, ops
 
 from gan_apps import penalties as penalties_lib
 from gan_apps.errors import UserInputError
-from gan_apps.gan import GAN, critic_chunks, step_logs
-from gan_apps.layers import (
+from gan_apps.gan import GAN, critic_chunks
+from gan_apps.initializers import LayerSeeds
+from gan_apps.layers.progressive import (
     EqualizedConv2D,
     EqualizedDense,
     FadeIn,
@@ -118,13 +119,6 @@ def _lrelu():
     return layers.LeakyReLU(LEAK)
 
 
-def _seeds(seed):
-    index = 0
-    while True:
-        yield None if seed is None else seed + index
-        index += 1
-
-
 def progan_networks(latent_dim=128, resolution=32, channels=1, width=32, max_filters=None,
                     group_size=4, seed=None):
     """Every layer of the growing networks, wired as per-stage and full models.
@@ -146,17 +140,17 @@ def progan_networks(latent_dim=128, resolution=32, channels=1, width=32, max_fil
     """
     stages = num_stages(resolution)
     max_filters = max_filters or 4 * width
-    seeds = _seeds(seed)
+    seeds = LayerSeeds(seed)
     filters = [stage_filters(s, stages, width, max_filters) for s in range(stages)]
 
     # --- generator layers ---
     g_first = [
         PixelNormalization(name="g_normalize_z"),
-        EqualizedDense(START * START * filters[0], gain=2.0 ** 0.5 / 4, seed=next(seeds),
+        EqualizedDense(START * START * filters[0], gain=2.0 ** 0.5 / 4, seed=seeds(),
                        name="g_dense_4x4"),
         layers.Reshape((START, START, filters[0]), name="g_reshape"),
         _lrelu(), PixelNormalization(),
-        EqualizedConv2D(filters[0], 3, seed=next(seeds), name="g_conv_4x4"),
+        EqualizedConv2D(filters[0], 3, seed=seeds(), name="g_conv_4x4"),
         _lrelu(), PixelNormalization(),
     ]
     g_blocks = [g_first]
@@ -164,12 +158,12 @@ def progan_networks(latent_dim=128, resolution=32, channels=1, width=32, max_fil
         size = START * 2 ** s
         g_blocks.append([
             layers.UpSampling2D(2, interpolation="nearest", name=f"g_up_{size}"),
-            EqualizedConv2D(filters[s], 3, seed=next(seeds), name=f"g_conv1_{size}"),
+            EqualizedConv2D(filters[s], 3, seed=seeds(), name=f"g_conv1_{size}"),
             _lrelu(), PixelNormalization(),
-            EqualizedConv2D(filters[s], 3, seed=next(seeds), name=f"g_conv2_{size}"),
+            EqualizedConv2D(filters[s], 3, seed=seeds(), name=f"g_conv2_{size}"),
             _lrelu(), PixelNormalization(),
         ])
-    to_rgb = [EqualizedConv2D(channels, 1, gain=1.0, seed=next(seeds), name=f"to_rgb_{START * 2 ** s}")
+    to_rgb = [EqualizedConv2D(channels, 1, gain=1.0, seed=seeds(), name=f"to_rgb_{START * 2 ** s}")
               for s in range(stages)]
     g_fades = [None] + [FadeIn(name=f"g_fade_{START * 2 ** s}") for s in range(1, stages)]
 
@@ -211,21 +205,21 @@ def progan_networks(latent_dim=128, resolution=32, channels=1, width=32, max_fil
 
     # --- discriminator layers ---
     from_rgb = [
-        [EqualizedConv2D(filters[s], 1, seed=next(seeds), name=f"from_rgb_{START * 2 ** s}"), _lrelu()]
+        [EqualizedConv2D(filters[s], 1, seed=seeds(), name=f"from_rgb_{START * 2 ** s}"), _lrelu()]
         for s in range(stages)
     ]
     d_blocks = [[
         MinibatchStdDev(group_size, name="minibatch_stddev"),
-        EqualizedConv2D(filters[0], 3, seed=next(seeds), name="d_conv_4x4"), _lrelu(),
+        EqualizedConv2D(filters[0], 3, seed=seeds(), name="d_conv_4x4"), _lrelu(),
         layers.Flatten(),
-        EqualizedDense(filters[0], seed=next(seeds), name="d_dense_4x4"), _lrelu(),
-        EqualizedDense(1, gain=1.0, seed=next(seeds), name="d_logit"),
+        EqualizedDense(filters[0], seed=seeds(), name="d_dense_4x4"), _lrelu(),
+        EqualizedDense(1, gain=1.0, seed=seeds(), name="d_logit"),
     ]]
     for s in range(1, stages):
         size = START * 2 ** s
         d_blocks.append([
-            EqualizedConv2D(filters[s], 3, seed=next(seeds), name=f"d_conv1_{size}"), _lrelu(),
-            EqualizedConv2D(filters[s - 1], 3, seed=next(seeds), name=f"d_conv2_{size}"), _lrelu(),
+            EqualizedConv2D(filters[s], 3, seed=seeds(), name=f"d_conv1_{size}"), _lrelu(),
+            EqualizedConv2D(filters[s - 1], 3, seed=seeds(), name=f"d_conv2_{size}"), _lrelu(),
             layers.AveragePooling2D(2, name=f"d_down_{size}"),
         ])
     d_fades = [None] + [FadeIn(name=f"d_fade_{START * 2 ** s}") for s in range(1, stages)]
@@ -310,6 +304,9 @@ class ProGAN(GAN):
         **kwargs: as :class:`gan_apps.gan.GAN` (objective, penalties, seed, ...).
     """
 
+    # The schedule's position: a resumed run continues the fade where it stopped.
+    EXTRA_STATE = ("images_seen",)
+
     def __init__(self, latent_dim=128, resolution=32, channels=1, width=32, max_filters=None,
                  group_size=4, fade_images=FADE_IMAGES, stabilize_images=STABILIZE_IMAGES,
                  network_seed=None, **kwargs):
@@ -353,18 +350,8 @@ class ProGAN(GAN):
                       network_seed=self.network_seed)
         return config
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["penalties"] = [keras.saving.deserialize_keras_object(p)
-                               for p in config.get("penalties", [])]
-        return cls(**config)
-
     def build(self, input_shape=None):
         self.built = True
-
-    def checkpoint_items(self):
-        return {**super().checkpoint_items(), "images_seen": self.images_seen}
 
     # --- schedule -----------------------------------------------------------------------
 
@@ -457,7 +444,7 @@ class ProGAN(GAN):
             tf.distribute.get_strategy().num_replicas_in_sync
         self.images_seen.assign_add(global_batch)
         self.set_schedule_weights()
-        return step_logs(self.metrics)
+        return self.step_logs()
 
 
 def build_progan(*, data_kind="image", resolution=32, channels=1, num_classes=None,

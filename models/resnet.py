@@ -11,14 +11,15 @@ other resolutions add or remove up/down blocks.
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import keras
 from keras import layers, ops
 
 from gan_apps.errors import UserInputError
-from gan_apps.layers import SpectralNormalization, batch_normalization
+from gan_apps.initializers import LayerSeeds
+from gan_apps.layers.batch_norm import batch_normalization
+from gan_apps.layers.spectral import SpectralNormalization
 
 RESOLUTIONS = (16, 32, 64, 128)
 DISCRIMINATOR_NORMS = ("batch", "layer", "none", "spectral")
@@ -60,24 +61,16 @@ def _check_channels(channels):
 class _Initializers:
     """Weight initialisers of Miyato et al.'s code: Glorot uniform, gain sqrt(2) in residuals.
 
-    Each call draws a new integer seed from ``seed``, so two layers of the same shape do
-    not start with the same weights (an int-seeded Keras initializer repeats its values).
+    ``residual()`` and ``plain()`` share one :class:`gan_apps.initializers.LayerSeeds`
+    counter: the k-th initializer a network asks for, of either kind, is seeded ``seed + k``.
     """
 
     def __init__(self, seed):
-        self._seeds = itertools.count(seed) if seed is not None else None
-
-    def _next_seed(self):
-        return next(self._seeds) if self._seeds is not None else None
-
-    def residual(self):
+        seeds = LayerSeeds(seed)
         # Glorot uniform with gain g is VarianceScaling(g**2, "fan_avg", "uniform").
-        return keras.initializers.VarianceScaling(
-            2.0, mode="fan_avg", distribution="uniform", seed=self._next_seed()
-        )
-
-    def plain(self):
-        return keras.initializers.GlorotUniform(seed=self._next_seed())
+        self.residual = seeds.initializers(
+            keras.initializers.VarianceScaling, scale=2.0, mode="fan_avg", distribution="uniform")
+        self.plain = seeds.initializers(keras.initializers.GlorotUniform)
 
 
 def _conv(filters, kernel_size, initializer):

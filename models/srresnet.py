@@ -25,9 +25,10 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
-from gan_apps import objectives
+from gan_apps import objectives, runtime
 from gan_apps.errors import UserInputError
-from gan_apps.gan import record_gradient_norm, replica_scale
+from gan_apps.images import to_unit_range
+from gan_apps.training import TrainableModel, apply_update
 
 SCALES = (2, 3, 4)
 CONTENT_LOSSES = ("pixel", "vgg54")
@@ -197,7 +198,7 @@ def vgg_preprocess(images):
     images = ops.cast(images, "float32")
     if images.shape[-1] == 1:
         images = ops.concatenate([images] * 3, axis=-1)
-    bgr = (images[..., ::-1] + 1.0) * 127.5
+    bgr = to_unit_range(images[..., ::-1]) * 255.0
     return bgr - ops.convert_to_tensor(VGG_BGR_MEAN, "float32")
 
 
@@ -207,7 +208,7 @@ def pixel_loss(hr, sr):
 
 
 @keras.saving.register_keras_serializable(package="gan_apps")
-class SRGAN(keras.Model):
+class SRGAN(TrainableModel):
     """SRGAN (Ledig et al. 2017): content loss + ``adversarial_weight`` x adversarial loss.
 
     The generator's perceptual loss is eq. 3: l_X + 1e-3 l_Gen, with l_X the pixel MSE
@@ -217,10 +218,10 @@ class SRGAN(keras.Model):
     patches. With ``discriminator=None`` only the content loss is trained (SRResNet).
 
     Runtime: build and compile it inside a ``tf.distribute`` strategy's scope; each
-    replica's loss is divided by the replica count (:func:`gan_apps.gan.replica_scale`)
-    and scaled by ``optimizer.scale_loss`` (pass :func:`gan_apps.runtime.loss_scaled`
-    optimizers under mixed_float16); both networks end in a float32 layer and the
-    losses are computed in float32 under mixed precision.
+    replica's loss is divided by the replica count and scaled by ``optimizer.scale_loss``
+    (:func:`gan_apps.training.apply_update`; ``compile`` wraps the optimizers for loss
+    scaling under mixed_float16); both networks end in a float32 layer and the losses
+    are computed in float32 under mixed precision.
 
     Args:
         generator: functional model LR -> SR.
@@ -230,6 +231,9 @@ class SRGAN(keras.Model):
         content: ``"pixel"`` or ``"vgg54"``.
         vgg_weights: local VGG19 weights file, required for ``content="vgg54"``.
     """
+
+    OPTIMIZERS = {"g_optimizer": ("generator",), "d_optimizer": ("discriminator",)}
+    NETWORKS = {"generator": "generator", "discriminator": "discriminator"}
 
     def __init__(self, generator, discriminator=None, objective="non_saturating",
                  adversarial_weight=1e-3, content="pixel", vgg_weights=None, **kwargs):
@@ -255,72 +259,15 @@ class SRGAN(keras.Model):
         return self.generator(lr, training=training)
 
     def compile(self, g_optimizer, d_optimizer=None, **kwargs):
-        """One optimizer per network, built now (required under tf.distribute)."""
-        super().compile(optimizer=None, **kwargs)
-        if self.discriminator is not None and (d_optimizer is None or d_optimizer is g_optimizer):
-            raise ValueError("SRGAN needs a separate d_optimizer for its discriminator")
-        self.g_optimizer = g_optimizer
-        self.d_optimizer = d_optimizer
-        self.g_optimizer.build(self.generator.trainable_variables)
-        if self.discriminator is not None:
-            self.d_optimizer.build(self.discriminator.trainable_variables)
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
+        """One optimizer per network (``d_optimizer`` only with a discriminator), each
+        loss-scaled under mixed_float16 and built now (required under tf.distribute)."""
+        super().compile(g_optimizer=g_optimizer, d_optimizer=d_optimizer, **kwargs)
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            generator=keras.saving.serialize_keras_object(self.generator),
-            discriminator=(None if self.discriminator is None
-                           else keras.saving.serialize_keras_object(self.discriminator)),
-            objective=self.objective_name,
-            adversarial_weight=self.adversarial_weight,
-            content=self.content,
-            vgg_weights=self.vgg_weights,
-        )
+        config.update(objective=self.objective_name, adversarial_weight=self.adversarial_weight,
+                      content=self.content, vgg_weights=self.vgg_weights)
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
-        if config.get("discriminator") is not None:
-            config["discriminator"] = keras.saving.deserialize_keras_object(config["discriminator"])
-        return cls(**config)
-
-    def get_compile_config(self):
-        if not getattr(self, "g_optimizer", None):
-            return None
-        return {
-            "g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
-            "d_optimizer": (None if self.d_optimizer is None
-                            else keras.saving.serialize_keras_object(self.d_optimizer)),
-        }
-
-    def compile_from_config(self, config):
-        d_optimizer = config.get("d_optimizer")
-        self.compile(
-            g_optimizer=keras.saving.deserialize_keras_object(config["g_optimizer"]),
-            d_optimizer=None if d_optimizer is None else keras.saving.deserialize_keras_object(d_optimizer),
-        )
-
-    # --- what a training pipeline needs of every model ----------------------------------
-
-    def networks(self):
-        """The networks saved as ``NAME.keras`` at the end of training (``generator`` first)."""
-        nets = {"generator": self.generator}
-        if self.discriminator is not None:
-            nets["discriminator"] = self.discriminator
-        return nets
-
-    def checkpoint_items(self):
-        """Everything that exact resume needs, for ``tf.train.Checkpoint(**items)``."""
-        items = {**self.networks(), "g_optimizer": self.g_optimizer}
-        if self.discriminator is not None:
-            items["d_optimizer"] = self.d_optimizer
-        return items
 
     # --- losses and training ------------------------------------------------------------
 
@@ -338,7 +285,7 @@ class SRGAN(keras.Model):
         if self.discriminator is not None:
             self.discriminator_step(lr, hr)
         self.generator_step(lr, hr)
-        return {m.name: m.result() for m in self.metrics}
+        return self.step_logs()
 
     def discriminator_step(self, lr, hr):
         """One discriminator update: HR patches against SR patches (objective d_loss)."""
@@ -347,14 +294,11 @@ class SRGAN(keras.Model):
             real_logits = self.discriminator(hr, training=True)
             fake_logits = self.discriminator(sr, training=True)
             loss = self.objective.d_loss(real_logits, fake_logits)
-            scaled = self.d_optimizer.scale_loss(replica_scale(loss))
-        variables = self.discriminator.trainable_variables
-        grads = tape.gradient(scaled, variables)
-        self.d_optimizer.apply(grads, variables)
+        apply_update(tape, loss, self.discriminator.trainable_variables, self.d_optimizer,
+                     self.trackers["d_grad_norm"])
         self.trackers["d_loss"].update_state(loss)
         self.trackers["d_real"].update_state(ops.mean(self.objective.output(real_logits)))
         self.trackers["d_fake"].update_state(ops.mean(self.objective.output(fake_logits)))
-        record_gradient_norm(self.trackers["d_grad_norm"], grads, self.d_optimizer)
 
     def generator_step(self, lr, hr):
         """One generator update on l_X + adversarial_weight * l_Gen (eq. 3)."""
@@ -366,12 +310,37 @@ class SRGAN(keras.Model):
                 adversarial = self.objective.g_loss(self.discriminator(sr, training=True))
                 total = content + self.adversarial_weight * adversarial
                 self.trackers["g_loss"].update_state(adversarial)
-            scaled = self.g_optimizer.scale_loss(replica_scale(total))
-        variables = self.generator.trainable_variables
-        grads = tape.gradient(scaled, variables)
-        self.g_optimizer.apply(grads, variables)
+        apply_update(tape, total, self.generator.trainable_variables, self.g_optimizer,
+                     self.trackers["g_grad_norm"])
         self.trackers["content_loss"].update_state(content)
         # PSNR of the batch on [-1, 1] RGB (peak-to-peak 2): a training diagnostic only.
         mse = ops.mean(ops.square(ops.cast(hr, "float32") - ops.cast(sr, "float32")))
         self.trackers["psnr"].update_state(10.0 * ops.log(4.0 / (mse + 1e-12)) / ops.log(10.0))
-        record_gradient_norm(self.trackers["g_grad_norm"], grads, self.g_optimizer)
+
+
+def build_srgan(*, scale=4, channels=3, blocks=16, filters=64, batch_norm=True,
+                discriminator_patch=None, objective="non_saturating", adversarial_weight=1e-3,
+                content="pixel", vgg_weights=None, learning_rate=1e-4, jit_compile="auto",
+                steps_per_execution=1):
+    """A compiled :class:`SRGAN`: the SRResNet generator and, with ``discriminator_patch``
+    (the HR patch size), the SRGAN discriminator; without it the SRResNet phase.
+
+    Call it inside the strategy scope :func:`gan_apps.runtime.configure` returns. Both
+    optimizers are Adam with beta1 = 0.9 (Ledig et al. 2017, Sec. 3.2), loss-scaled under
+    the mixed_float16 policy (:func:`gan_apps.runtime.loss_scaled`).
+    """
+    generator = srresnet_generator(scale, channels, blocks, filters, batch_norm=batch_norm)
+    discriminator = None
+    if discriminator_patch is not None:
+        discriminator = srgan_discriminator(discriminator_patch, channels, filters=filters)
+    model = SRGAN(generator, discriminator, objective=objective,
+                  adversarial_weight=adversarial_weight, content=content,
+                  vgg_weights=vgg_weights)
+    model.compile(
+        g_optimizer=runtime.loss_scaled(keras.optimizers.Adam(learning_rate, beta_1=0.9)),
+        d_optimizer=(runtime.loss_scaled(keras.optimizers.Adam(learning_rate, beta_1=0.9))
+                     if discriminator is not None else None),
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+    )
+    return model

@@ -40,9 +40,11 @@ import tensorflow as tf
 from keras import ops
 
 from gan_apps.errors import UserInputError
-from gan_apps.gan import GAN, record_gradient_norm, replica_scale
+from gan_apps.initializers import layer_seed
+from gan_apps.gan import GAN
 from gan_apps.models.dcgan import dcgan_discriminator, dcgan_generator
 from gan_apps.models.mlp import mlp_discriminator, mlp_generator
+from gan_apps.training import apply_update
 
 UNROLL_RULES = ("adam", "sgd")
 # Adam hyper-parameters of the unrolled steps when the discriminator's optimizer is not Adam.
@@ -201,12 +203,9 @@ class UnrolledGAN(GAN):
             fake_logits, _ = self.discriminator.stateless_call(weights, non_trainable, fake,
                                                                training=True)
             loss = self.surrogate_generator_loss(real_logits, fake_logits)
-            scaled = self.g_optimizer.scale_loss(replica_scale(loss))
-        variables = self.generator.trainable_variables
-        grads = tape.gradient(scaled, variables)
-        self.g_optimizer.apply(grads, variables)
+        apply_update(tape, loss, self.generator.trainable_variables, self.g_optimizer,
+                     self.g_grad_norm_tracker)
         self.g_loss_tracker.update_state(loss)
-        record_gradient_norm(self.g_grad_norm_tracker, grads, self.g_optimizer)
         self.unrolled_d_loss_tracker.update_state(self.objective.d_loss(real_logits, fake_logits))
 
 
@@ -237,7 +236,7 @@ def build_unrolled_gan(*, data_kind="image", resolution=32, channels=1, num_clas
         hidden = (int(hidden_units),) * 2
         generator = mlp_generator(latent_dim, output_dim=2, hidden=hidden, seed=seed,
                                   activation="tanh", initializer="orthogonal")
-        discriminator = mlp_discriminator(2, hidden=hidden, seed=None if seed is None else seed + 100,
+        discriminator = mlp_discriminator(2, hidden=hidden, seed=layer_seed(seed, 100),
                                           activation="tanh", initializer="orthogonal")
         g_rate, d_rate = 1e-3, 1e-4
     elif data_kind == "image":

@@ -30,9 +30,10 @@ from keras import layers, ops
 
 from gan_apps import sampling
 from gan_apps.errors import UserInputError
-from gan_apps.gan import record_gradient_norm, replica_scale
-from gan_apps.layers import layer_seed
+from gan_apps.images import to_unit_range
+from gan_apps.initializers import LayerSeeds, layer_seed
 from gan_apps.models.dcgan import dcgan_generator
+from gan_apps.training import TrainableModel, apply_update, step_logs
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 ARCHS = ("auto", "mlp", "dcgan")
@@ -69,47 +70,50 @@ def gaussian_log_likelihood(images, means, std):
 
 def mlp_encoder(resolution, channels, latent_dim, hidden=DEFAULT_HIDDEN, seed=None):
     """MLP encoder ``images -> (mean, log_var)`` of q(z | x), each [B, latent_dim]."""
+    seeds = LayerSeeds(seed)
     images = keras.Input((resolution, resolution, channels), name="images")
     x = layers.Flatten()(images)
-    for i, units in enumerate(hidden):
+    for units in hidden:
         x = layers.Dense(units, activation="relu",
-                         kernel_initializer=keras.initializers.HeNormal(layer_seed(seed, i)))(x)
-    return _posterior_heads(images, x, latent_dim, layer_seed(seed, len(hidden)))
+                         kernel_initializer=seeds.initializer(keras.initializers.HeNormal))(x)
+    return _posterior_heads(images, x, latent_dim, seeds)
 
 
 def conv_encoder(resolution, channels, latent_dim, width=32, seed=None):
     """Strided-convolution encoder (the DCGAN discriminator's body) ``images -> (mean, log_var)``."""
+    seeds = LayerSeeds(seed)
     images = keras.Input((resolution, resolution, channels), name="images")
     x = images
     filters = width
     size = resolution
-    layer = 0
     while size > 4 and size % 2 == 0:
         x = layers.Conv2D(filters, 4, strides=2, padding="same",
-                          kernel_initializer=keras.initializers.HeNormal(layer_seed(seed, layer)))(x)
+                          kernel_initializer=seeds.initializer(keras.initializers.HeNormal))(x)
         x = layers.LeakyReLU(0.2)(x)
-        filters, size, layer = filters * 2, size // 2, layer + 1
-    return _posterior_heads(images, layers.Flatten()(x), latent_dim, layer_seed(seed, layer))
+        filters, size = filters * 2, size // 2
+    return _posterior_heads(images, layers.Flatten()(x), latent_dim, seeds)
 
 
 def mlp_decoder(latent_dim, resolution, channels, hidden=DEFAULT_HIDDEN, seed=None):
     """MLP decoder ``z -> images`` in [-1, 1]; the tanh output layer is named ``images``."""
+    seeds = LayerSeeds(seed, first=100)
     z = keras.Input((latent_dim,), name="z")
     x = z
-    for i, units in enumerate(hidden):
+    for units in hidden:
         x = layers.Dense(units, activation="relu",
-                         kernel_initializer=keras.initializers.HeNormal(layer_seed(seed, 100 + i)))(x)
+                         kernel_initializer=seeds.initializer(keras.initializers.HeNormal))(x)
     x = layers.Dense(resolution * resolution * channels)(x)
     x = layers.Reshape((resolution, resolution, channels))(x)
     images = layers.Activation("tanh", dtype="float32", name=OUTPUT_LAYER)(x)
     return keras.Model(z, images, name="mlp_decoder")
 
 
-def _posterior_heads(images, features, latent_dim, seed=None):
+def _posterior_heads(images, features, latent_dim, seeds):
+    """The mean and log-variance heads, seeded with the next two of ``seeds`` (a LayerSeeds)."""
     mean = layers.Dense(latent_dim, dtype="float32", name="mean",
-                        kernel_initializer=keras.initializers.GlorotUniform(seed))(features)
+                        kernel_initializer=seeds.initializer(keras.initializers.GlorotUniform))(features)
     log_var = layers.Dense(latent_dim, dtype="float32", name="log_var",
-                           kernel_initializer=keras.initializers.GlorotUniform(layer_seed(seed, 1)))(features)
+                           kernel_initializer=seeds.initializer(keras.initializers.GlorotUniform))(features)
     return keras.Model(images, [mean, log_var], name="encoder")
 
 
@@ -126,7 +130,7 @@ def _logit_net(decoder):
 
 
 @keras.saving.register_keras_serializable(package="gan_apps")
-class VAE(keras.Model):
+class VAE(TrainableModel):
     """Encoder q(z | x) and decoder (the ``generator``) trained on the ELBO with ``fit``.
 
     Args:
@@ -139,6 +143,9 @@ class VAE(keras.Model):
     """
 
     num_classes = None
+    # One optimizer over encoder and decoder (the ELBO trains both).
+    OPTIMIZERS = {"optimizer": ("encoder", "generator")}
+    NETWORKS = {"generator": "generator", "encoder": "encoder"}
 
     def __init__(self, encoder, generator, likelihood="bernoulli", gaussian_std=0.1, seed=None,
                  **kwargs):
@@ -168,21 +175,10 @@ class VAE(keras.Model):
         return self.generator(z, training=training)
 
     def compile(self, optimizer=None, **kwargs):
-        """One optimizer for encoder and decoder; built now (required under tf.distribute)."""
+        """One optimizer for encoder and decoder (default Adam 1e-3), loss-scaled under
+        mixed_float16 and built now (required under tf.distribute)."""
         super().compile(optimizer=optimizer or keras.optimizers.Adam(DEFAULT_LEARNING_RATE),
                         **kwargs)
-        self.optimizer.build(self._network_variables())
-
-    def get_compile_config(self):
-        if getattr(self, "optimizer", None) is None:
-            return None
-        return {"optimizer": keras.saving.serialize_keras_object(self.optimizer)}
-
-    def compile_from_config(self, config):
-        self.compile(optimizer=keras.saving.deserialize_keras_object(config["optimizer"]))
-
-    def _network_variables(self):
-        return self.encoder.trainable_variables + self.generator.trainable_variables
 
     @property
     def metrics(self):
@@ -191,36 +187,14 @@ class VAE(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            encoder=keras.saving.serialize_keras_object(self.encoder),
-            generator=keras.saving.serialize_keras_object(self.generator),
-            likelihood=self.likelihood,
-            gaussian_std=self.gaussian_std,
-            seed=self.seed,
-        )
+        config.update(likelihood=self.likelihood, gaussian_std=self.gaussian_std, seed=self.seed)
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("encoder", "generator"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
 
     # --- what a training pipeline needs of every model ----------------------------------
 
     def latent_spec(self):
         """z ~ N(0, I): the VAE prior (see :mod:`gan_apps.sampling`)."""
         return sampling.unconditional_spec(self.latent_dim)
-
-    def networks(self):
-        """The networks saved as ``NAME.keras`` (``generator`` = the decoder, first)."""
-        return {"generator": self.generator, "encoder": self.encoder}
-
-    def checkpoint_items(self):
-        """Everything that exact resume needs, for ``tf.train.Checkpoint(**items)``."""
-        return {**self.networks(), "optimizer": self.optimizer,
-                "seed_state": self.seed_generator.state}
 
     def sample_latent(self, batch_size):
         """z ~ N(0, I), drawn from the model's seed generator."""
@@ -242,7 +216,7 @@ class VAE(keras.Model):
         z = mean + ops.exp(0.5 * log_var) * eps
         if self.likelihood == "bernoulli":
             logits = 2.0 * ops.cast(self._decoder_logits(z, training=training), "float32")
-            log_likelihood = bernoulli_log_likelihood((images + 1.0) / 2.0, logits)
+            log_likelihood = bernoulli_log_likelihood(to_unit_range(images), logits)
         else:
             decoded = ops.cast(self.generator(z, training=training), "float32")
             log_likelihood = gaussian_log_likelihood(images, decoded, self.gaussian_std)
@@ -255,20 +229,17 @@ class VAE(keras.Model):
 
     def train_step(self, data):
         images = data[0] if isinstance(data, (tuple, list)) else data
-        variables = self._network_variables()
         with tf.GradientTape() as tape:
             terms = self.elbo_terms(images, training=True)
             elbo = ops.mean(terms["log_likelihood"] - terms["kl"])
             loss = -elbo
-            scaled = self.optimizer.scale_loss(replica_scale(loss))
-        grads = tape.gradient(scaled, variables)
-        self.optimizer.apply(grads, variables)
+        apply_update(tape, loss, self.optimizer_variables("optimizer"), self.optimizer,
+                     self.grad_norm_tracker)
         self.loss_tracker.update_state(loss)
         self.elbo_tracker.update_state(elbo)
         self.reconstruction_tracker.update_state(-ops.mean(terms["log_likelihood"]))
         self.kl_tracker.update_state(ops.mean(terms["kl"]))
-        record_gradient_norm(self.grad_norm_tracker, grads, self.optimizer)
-        return {m.name: m.result() for m in self.metrics}
+        return self.step_logs()
 
     def test_step(self, data):
         images = data[0] if isinstance(data, (tuple, list)) else data
@@ -278,7 +249,7 @@ class VAE(keras.Model):
         self.elbo_tracker.update_state(elbo)
         self.reconstruction_tracker.update_state(-ops.mean(terms["log_likelihood"]))
         self.kl_tracker.update_state(ops.mean(terms["kl"]))
-        return {m.name: m.result() for m in self.metrics if m is not self.grad_norm_tracker}
+        return step_logs([m for m in self.metrics if m is not self.grad_norm_tracker])
 
 
 def build_vae(*, data_kind="image", resolution=32, channels=1, num_classes=None, latent_dim=None,
@@ -318,7 +289,7 @@ def build_vae(*, data_kind="image", resolution=32, channels=1, num_classes=None,
     else:
         encoder = conv_encoder(resolution, channels, latent_dim, width, seed=seed)
         decoder = dcgan_generator(latent_dim, resolution, channels, width=width,
-                                  seed=None if seed is None else seed + 1000)
+                                  seed=layer_seed(seed, 1000))
     vae = VAE(encoder, decoder, likelihood=likelihood, gaussian_std=gaussian_std, seed=seed)
     vae.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile)
     return vae

@@ -31,7 +31,7 @@ import tensorflow as tf
 from keras import ops
 
 from gan_apps import data as data_lib
-from gan_apps import runs, runtime, sampling
+from gan_apps import commands, runs, runtime, sampling
 from gan_apps.errors import UserInputError
 from gan_apps.images import make_grid, to_uint8, write_png
 from gan_apps.models import classifiers as classifiers_lib
@@ -154,9 +154,11 @@ def search(generator, aux_classifier, classifier, z0, source, target=None, *, st
 # ----------------------------------------------------------------------------- loading
 
 
-def load_acgan(run_dir):
-    """(generator, auxiliary classifier fn, config) of an AC-GAN run folder."""
-    config = runs.read_config(run_dir, kind=generation.KIND)
+def load_acgan(run_dir, required=()):
+    """(generator, auxiliary classifier fn, config) of an AC-GAN run folder whose config.json
+    has the keys in ``required`` besides the model and the latent spec."""
+    config = runs.read_config(run_dir, kind=generation.KIND,
+                              required=("model", runs.LATENT_KEYS, *required))
     spec = generation.run_latent_spec(config)
     if config.get("model") != "acgan" or sampling.class_input(spec) != 1:
         raise UserInputError(f"{run_dir!r} holds a {config.get('model')!r} run; attacks need an "
@@ -209,10 +211,7 @@ def predict(model, images, batch_size=500):
 # ----------------------------------------------------------------------------- train
 
 
-def train_gan(*, data="digits", out=None, epochs=None, steps=None, batch_size=None, resolution=32,
-              width=None, objective="wasserstein", seed=0, samples=1000, strategy="default",
-              precision="float32", jit=False, steps_per_execution=1, deterministic=False,
-              on_nan="stop", verbose="auto"):
+def train_gan(*, verbose="auto", **options):
     """Train the AC-GAN (WGAN-GP by default) and report its auxiliary accuracy and FID.
 
     Training is :func:`gan_apps.pipelines.generation.train` with ``model="acgan"``; the
@@ -223,19 +222,18 @@ def train_gan(*, data="digits", out=None, epochs=None, steps=None, batch_size=No
     ``on_nan`` go to :func:`~gan_apps.pipelines.generation.train` unchanged (devices,
     compute dtype, XLA, steps per graph call, op determinism, what a NaN loss does).
     """
-    out = out or generation.default_run_dir("acgan", data)
-    generation.train(model="acgan", data=data, out=out, epochs=epochs, steps=steps,
-                     batch_size=batch_size, resolution=resolution, width=width,
-                     objective=objective, seed=seed, eval_every=0, strategy=strategy,
-                     precision=precision, jit=jit, steps_per_execution=steps_per_execution,
-                     deterministic=deterministic, on_nan=on_nan, verbose=verbose)
-    return report_gan(out, samples=samples, seed=seed)
+    options = commands.validate("adversarial", "train-gan",
+                                commands.settings("adversarial", "train-gan", options))
+    samples = options.pop("samples")
+    options["out"] = options["out"] or runs.default_run_dir("acgan", options["data"])
+    generation.train(model="acgan", **options, eval_every=0, verbose=verbose)
+    return report_gan(options["out"], samples=samples, seed=options["seed"])
 
 
 def report_gan(run_dir, *, samples=1000, seed=0):
     """Auxiliary accuracy (real test images, generated) and FID of an AC-GAN run; writes
     ``adversarial_gan.json`` and returns it."""
-    generator, aux_classifier, config = load_acgan(run_dir)
+    generator, aux_classifier, config = load_acgan(run_dir, generation.EVALUATE_KEYS)
     real, labels = data_lib.load_arrays(config["data"], resolution=config["resolution"],
                                         channels=config["channels"], split="test")
     spec = generation.run_latent_spec(config)
@@ -263,10 +261,12 @@ def split_arrays(data, split, resolution, channels=None):
     """Images and labels of a classifier's training split (see :data:`SPLITS`)."""
     if split not in SPLITS:
         raise UserInputError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
-    images, labels = data_lib.load_arrays(data, resolution=resolution, channels=channels,
+    source = data_lib.image_source(data)
+    images, labels = data_lib.load_arrays(source, resolution=resolution, channels=channels,
                                           split="train")
     if labels is None:
-        raise UserInputError(f"{data!r} has no labels; classifiers train on labelled data (digits)")
+        raise UserInputError(
+            f"{source.text!r} has no labels; classifiers train on labelled data (digits)")
     if split == "train":
         return images, labels
     order = np.random.default_rng(SPLIT_STATE).permutation(len(images))
@@ -274,11 +274,7 @@ def split_arrays(data, split, resolution, channels=None):
     return images[half], labels[half]
 
 
-def train_classifier(*, data="digits", out, architecture="cnn", adversarial=None, split=None,
-                     resolution=32, width=32, epochs=20, batch_size=64, learning_rate=1e-3,
-                     pgd_eps=PGD_EPS, pgd_steps=PGD_STEPS, pgd_step_size=None, seed=0,
-                     strategy="default", precision="float32", jit=False, steps_per_execution=1,
-                     deterministic=False, verbose="auto"):
+def train_classifier(*, out, pgd_step_size=None, verbose="auto", **options):
     """Train a classifier with ``fit``; writes ``classifier.keras`` and ``config.json``.
 
     ``adversarial="pgd"`` trains with :class:`gan_apps.models.classifiers.PGDTrainer`
@@ -292,65 +288,105 @@ def train_classifier(*, data="digits", out, architecture="cnn", adversarial=None
     ``precision`` sets the compute dtype (loss scaling under mixed_float16), ``jit``
     compiles the train step with XLA, ``steps_per_execution`` runs that many steps per
     graph call and ``deterministic`` turns on op determinism; all go to ``config.json``.
+    The run is :func:`gan_apps.runs.train` without checkpoints (a classifier trains in
+    one go); config.json is written at the end, with the test accuracies.
     """
-    if adversarial not in (None, "pgd"):
-        raise UserInputError(f"--adversarial takes pgd, got {adversarial!r}")
-    for name, value in (("--epochs", epochs), ("--batch-size", batch_size), ("--width", width),
-                        ("--pgd-steps", pgd_steps), ("--steps-per-execution", steps_per_execution)):
+    options = commands.validate("adversarial", "train-classifier", commands.settings(
+        "adversarial", "train-classifier", {**options, "out": out}))
+    return runs.train(plan_classifier({**options, "pgd_step_size": pgd_step_size,
+                                       "verbose": verbose}))
+
+
+def plan_classifier(options):
+    """The :class:`~gan_apps.runs.RunPlan` of :func:`train_classifier`'s ``options``."""
+    if options["adversarial"] not in (None, "pgd"):
+        raise UserInputError(f"--adversarial takes pgd, got {options['adversarial']!r}")
+    for name in ("epochs", "batch_size", "width", "pgd_steps", "steps_per_execution"):
+        value = options[name]
         if not isinstance(value, int) or value < 1:
-            raise UserInputError(f"{name} must be >= 1, got {value!r}")
-    if not 0 < pgd_eps <= 1:
-        raise UserInputError(f"--pgd-eps is in [0, 1] pixel units, got {pgd_eps}")
-    split = split or ("half-b" if architecture == "strided" else "half-a")
-    # Before any TensorFlow op: a mirrored strategy may split the CPU into devices.
-    distribution = runtime.configure(strategy=strategy, precision=precision,
-                                     deterministic=deterministic, seed=seed)
-    info = data_lib.source_info(data)
-    images, labels = split_arrays(data, split, resolution)
-    test_images, test_labels = data_lib.load_arrays(data, resolution=resolution, split="test")
-    eps = 2.0 * pgd_eps
-    step_size = 2.0 * pgd_step_size if pgd_step_size else 2.5 * eps / pgd_steps
-    runs.check_writable(out)
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(
-        len(images), seed=seed).batch(batch_size)
-    compile_args = {"jit_compile": True if jit else "auto",
-                    "steps_per_execution": steps_per_execution}
-    with distribution.scope():
-        model = classifiers_lib.build_classifier(architecture, resolution=resolution,
-                                                 channels=images.shape[-1],
-                                                 num_classes=info.num_classes, width=width,
-                                                 seed=seed)
-        optimizer = runtime.loss_scaled(keras.optimizers.Adam(learning_rate))
-        if adversarial == "pgd":
-            trainer = classifiers_lib.PGDTrainer(model, eps=eps, step_size=step_size,
-                                                 steps=pgd_steps, seed=seed)
-            trainer.compile(optimizer=optimizer, **compile_args)
-        else:
-            trainer = model
-            trainer.compile(optimizer=optimizer,
-                            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                            metrics=["accuracy"], **compile_args)
-    # The dataset reshuffles itself each epoch (seeded); fit cannot shuffle a tf.data source.
-    trainer.fit(dataset, epochs=epochs, verbose=verbose, shuffle=False)
-    clean = float(np.mean(np.argmax(predict(model, test_images), -1) == test_labels))
-    attacked = classifiers_lib.pgd_perturb(model, test_images, test_labels, eps=eps,
-                                           step_size=2.5 * eps / 20, steps=20, seed=seed)
-    robust = float(np.mean(np.argmax(predict(model, np.asarray(attacked)), -1) == test_labels))
-    runs.save_model(model, os.path.join(out, "classifier.keras"))
-    config = {
-        "kind": CLASSIFIER_KIND, "data": data, "architecture": architecture, "split": split,
-        "resolution": resolution, "channels": int(images.shape[-1]),
-        "num_classes": info.num_classes, "width": width, "epochs": epochs,
-        "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
-        "adversarial": adversarial, "strategy": strategy, "precision": precision,
-        "jit": bool(jit), "steps_per_execution": steps_per_execution,
-        "deterministic": bool(deterministic),
-        "pgd": {"eps_01": pgd_eps, "eps": eps, "step_size": step_size, "steps": pgd_steps}
-        if adversarial else None,
-        "test_accuracy": clean, "pgd_test_accuracy": robust, "pgd_eval_eps_01": pgd_eps,
+            raise UserInputError(f"--{name.replace('_', '-')} must be >= 1, got {value!r}")
+    if not 0 < options["pgd_eps"] <= 1:
+        raise UserInputError(f"--pgd-eps is in [0, 1] pixel units, got {options['pgd_eps']}")
+    source = data_lib.image_source(options["data"])
+    config = classifier_config(options, source)
+    out, resolution, seed = options["out"], config["resolution"], config["seed"]
+    eps = 2.0 * options["pgd_eps"]
+    trained = {}
+
+    def load_data():
+        info = data_lib.source_info(source)
+        images, labels = split_arrays(source, config["split"], resolution)
+        config.update(channels=int(images.shape[-1]), num_classes=info.num_classes)
+        return images, labels
+
+    def build_model(data):
+        trained["model"] = classifiers_lib.build_classifier(
+            config["architecture"], resolution=resolution, channels=config["channels"],
+            num_classes=config["num_classes"], width=config["width"], seed=seed)
+        return _compile_classifier(trained["model"], config)
+
+    def build_feed(_, data):
+        # The dataset reshuffles itself each epoch (seeded); fit cannot shuffle a tf.data source.
+        dataset = tf.data.Dataset.from_tensor_slices(data).shuffle(
+            len(data[0]), seed=seed).batch(config["batch_size"])
+        return runs.Feed(lambda _: dataset, None)
+
+    def export(_):
+        model = trained["model"]
+        test_images, test_labels = data_lib.load_arrays(source, resolution=resolution,
+                                                        split="test")
+        clean = float(np.mean(np.argmax(predict(model, test_images), -1) == test_labels))
+        attacked = classifiers_lib.pgd_perturb(model, test_images, test_labels, eps=eps,
+                                               step_size=2.5 * eps / 20, steps=20,
+                                               seed=seed)
+        robust = float(np.mean(np.argmax(predict(model, np.asarray(attacked)), -1) == test_labels))
+        config.update(test_accuracy=clean, pgd_test_accuracy=robust,
+                      pgd_eval_eps_01=options["pgd_eps"])
+        runs.write_json(os.path.join(out, runs.CONFIG), config)
+        return config
+
+    return runs.RunPlan(
+        kind=CLASSIFIER_KIND, out=out, config=config, keys=None, load_data=load_data,
+        build_model=build_model, build_feed=build_feed,
+        networks=lambda _: {"classifier": trained["model"]}, export=export,
+        verbose=options["verbose"],
+    )
+
+
+def classifier_config(options, source):
+    """config.json of a classifier before training (the data fills in channels and classes)."""
+    eps = 2.0 * options["pgd_eps"]
+    step_size = (2.0 * options["pgd_step_size"] if options["pgd_step_size"]
+                 else 2.5 * eps / options["pgd_steps"])
+    architecture = options["architecture"]
+    return {
+        "kind": CLASSIFIER_KIND, "data": source.text, "architecture": architecture,
+        "split": options["split"] or ("half-b" if architecture == "strided" else "half-a"),
+        **{key: options[key] for key in (
+            "resolution", "width", "epochs", "batch_size", "learning_rate", "seed",
+            "adversarial", "strategy", "precision", "steps_per_execution")},
+        "channels": None, "num_classes": None,
+        "jit": bool(options["jit"]), "deterministic": bool(options["deterministic"]),
+        "pgd": {"eps_01": options["pgd_eps"], "eps": eps, "step_size": step_size,
+                "steps": options["pgd_steps"]} if options["adversarial"] else None,
     }
-    runs.write_json(os.path.join(out, runs.CONFIG), config)
-    return config
+
+
+def _compile_classifier(model, config):
+    """The model to fit: the classifier itself, or its PGD trainer (Madry et al. 2018)."""
+    compile_args = {"jit_compile": True if config["jit"] else "auto",
+                    "steps_per_execution": config["steps_per_execution"]}
+    optimizer = runtime.loss_scaled(keras.optimizers.Adam(config["learning_rate"]))
+    if config["adversarial"] == "pgd":
+        pgd = config["pgd"]
+        trainer = classifiers_lib.PGDTrainer(model, eps=pgd["eps"], step_size=pgd["step_size"],
+                                             steps=pgd["steps"], seed=config["seed"])
+        trainer.compile(optimizer=optimizer, **compile_args)
+        return trainer
+    model.compile(optimizer=optimizer,
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"], **compile_args)
+    return model
 
 
 # ----------------------------------------------------------------------------- attack
@@ -505,7 +541,7 @@ def evaluate(run_dir, *, classifiers, evaluator, pairs="all", num=20, steps=ATTA
     ``pgd_steps`` steps) from ``num`` real test images of s per pair, with its success
     and validity by the same evaluator. Writes ``adversarial_eval.json`` (default in RUN).
     """
-    generator, aux_classifier, config = load_acgan(run_dir)
+    generator, aux_classifier, config = load_acgan(run_dir, ("data", "resolution", "channels"))
     num_classes = _num_classes(config)
     pair_list = parse_pairs(pairs, num_classes)
     if not classifiers:

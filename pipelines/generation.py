@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 
-import keras
 import numpy as np
 
 from gan_apps import callbacks as gan_callbacks
 from gan_apps import data as data_lib
 from gan_apps import export as export_lib
-from gan_apps import plots, runs, runtime, sampling
+from gan_apps import commands, runs, sampling
 from gan_apps.errors import UserInputError
 from gan_apps.evaluation import features, report
 from gan_apps.models import presets
@@ -31,49 +30,12 @@ DEFAULTS = {
     "points": {"epochs": 10, "batch_size": 256, "width": 128},
 }
 SAMPLE_GRID = 64
-# --on-nan rollback: restore the last checkpoint and scale the learning rates by this.
-ROLLBACK_FACTOR = 0.5
-MAX_ROLLBACKS = 3
 # Periodic evaluation during training, on by default where a fitting extractor exists.
 EVAL_SAMPLES = {"image": 1000, "points": 2500}
 EVAL_MONITOR = {"image": "fid", "points": "high_quality_fraction"}
 
 
-def default_run_dir(model, data):
-    safe = data.replace(":", "_").replace("/", "_").replace(",", "_")
-    return os.path.join("runs", f"{model}-{safe}")
-
-
-def train(
-    *,
-    model="dcgan",
-    data="digits",
-    arch="dcgan",
-    out=None,
-    epochs=None,
-    steps=None,
-    batch_size=None,
-    resolution=32,
-    channels=None,
-    latent_dim=None,
-    width=None,
-    objective=None,
-    divergence=None,
-    coding=None,
-    ema=None,
-    ortho_reg=None,
-    seed=0,
-    data_dir=None,
-    jit=False,
-    eval_every=None,
-    strategy="default",
-    precision="float32",
-    deterministic=False,
-    steps_per_execution=1,
-    on_nan="stop",
-    callbacks=(),
-    verbose="auto",
-):
+def train(*, callbacks=(), verbose="auto", **options):
     """Train a model of the family on a data source; returns the run folder.
 
     Args mirror ``gan-apps train``. ``steps`` is steps per epoch (default: one pass over
@@ -93,161 +55,147 @@ def train(
     ``steps_per_execution`` are described in :mod:`gan_apps.runtime`. ``on_nan="stop"``
     ends the run at the first non-finite loss, keeping the last good checkpoint;
     ``"rollback"`` restores that checkpoint, halves the learning rates and goes on
-    (at most ``MAX_ROLLBACKS`` times). ``callbacks`` are extra Keras callbacks, run before
-    the checkpoint is written at the end of each epoch.
+    (at most ``runs.MAX_ROLLBACKS`` times). ``callbacks`` are extra Keras callbacks, run
+    before the checkpoint is written at the end of each epoch. The run itself is
+    :func:`gan_apps.runs.train` of the plan :func:`plan_run` makes.
     """
-    if on_nan not in ("stop", "rollback"):
-        raise UserInputError(f"--on-nan must be stop or rollback, got {on_nan!r}")
-    if not isinstance(steps_per_execution, int) or steps_per_execution < 1:
-        raise UserInputError(f"--steps-per-execution must be >= 1, got {steps_per_execution!r}")
-    entry = presets.get_preset(model)
-    info = data_lib.source_info(data, channels=channels, data_dir=data_dir)
-    defaults = DEFAULTS[info.kind]
-    config = {
-        "kind": KIND,
-        "model": model,
-        "arch": arch if info.kind == "image" else "mlp",
-        "data": data,
-        "resolution": resolution if info.kind == "image" else None,
-        "channels": info.channels if info.kind == "image" else None,
-        "latent_dim": latent_dim,
-        "width": width or defaults["width"],
-        "objective": objective,
-        "divergence": divergence,
-        "coding": coding,
-        "ema": ema,
-        "ortho_reg": ortho_reg,
-        "batch_size": batch_size or defaults["batch_size"],
-        "epochs": epochs or defaults["epochs"],
-        "steps": steps,
-        "seed": seed,
-        "data_dir": data_dir,
-        "jit": bool(jit),
-        "precision": precision,
-        "strategy": strategy,
-        "deterministic": bool(deterministic),
-        "steps_per_execution": steps_per_execution,
-        "eval_every": _default_eval_every(data, info.kind) if eval_every is None else eval_every,
-    }
+    # Checked as the CLI checks them (a Python caller's learning_rate=0 is refused, not
+    # replaced by a default).
+    options = commands.validate("gan", "train", commands.settings("gan", "train", options))
+    plan = plan_run({**options, "callbacks": callbacks, "verbose": verbose})
+    runs.train(plan)
+    return plan.out
+
+
+def plan_run(options):
+    """The :class:`~gan_apps.runs.RunPlan` of :func:`train`'s keyword ``options``."""
+    source = data_lib.image_source(options["data"])
+    entry = presets.get_preset(options["model"])
+    info = data_lib.source_info(source, channels=options["channels"],
+                                data_dir=options["data_dir"])
+    config = run_config(options, source, info)
     _validate(config)
-    needs_labels = getattr(entry, "needs_labels", False)
+    needs_labels = entry.needs_labels
     if needs_labels and not info.num_classes:
         raise UserInputError(
-            f"--model {model} is class-conditional and needs labelled data "
-            f"(digits, tfds:mnist, ...); {data!r} has no labels"
+            f"--model {config['model']} is class-conditional and needs labelled data "
+            f"(digits, tfds:mnist, ...); {source.text!r} has no labels"
         )
-    if info.kind not in getattr(entry, "data_kinds", ("image", "points")):
-        raise UserInputError(f"--model {model} does not train on {info.kind} data ({data!r})")
-    out = out or default_run_dir(model, data)
-    runs.check_resumable(out, config, kind=KIND, keys=ARCHITECTURE_KEYS, optional=("latent_dim",))
+    if info.kind not in entry.data_kinds:
+        raise UserInputError(
+            f"--model {config['model']} does not train on {info.kind} data ({source.text!r})")
+    out = options["out"] or runs.default_run_dir(config["model"], source)
+    builders = _Builders(options, config, source, info, needs_labels, out)
+    return runs.RunPlan(
+        kind=KIND, out=out, config=config, keys=ARCHITECTURE_KEYS, optional=("latent_dim",),
+        build_model=builders.model, build_feed=builders.feed,
+        early_callbacks=builders.early_callbacks, late_callbacks=builders.late_callbacks,
+        checkpoint_items=builders.checkpoint_items, networks=builders.networks,
+        export=builders.export, on_nan=options["on_nan"], plot_history=True,
+        verbose=options["verbose"],
+    )
 
-    strategy = runtime.configure(strategy=strategy, precision=precision,
-                                 deterministic=deterministic, seed=seed)
-    runtime.check_global_batch(strategy, config["batch_size"])
-    with strategy.scope():
+
+def run_config(options, source, info):
+    """config.json of a run: the options with the data's and the defaults' values filled in."""
+    image = info.kind == "image"
+    defaults = DEFAULTS[info.kind]
+    eval_every = options["eval_every"]
+    return {
+        "kind": KIND,
+        **{key: options[key] for key in (
+            "model", "latent_dim", "objective", "divergence", "coding", "ema", "ortho_reg",
+            "steps", "seed", "data_dir", "precision", "strategy", "steps_per_execution")},
+        "arch": options["arch"] if image else "mlp",
+        "data": source.text,
+        "resolution": options["resolution"] if image else None,
+        "channels": info.channels if image else None,
+        "width": options["width"] or defaults["width"],
+        "batch_size": options["batch_size"] or defaults["batch_size"],
+        "epochs": options["epochs"] or defaults["epochs"],
+        "jit": bool(options["jit"]),
+        "deterministic": bool(options["deterministic"]),
+        "eval_every": _default_eval_every(source, info.kind) if eval_every is None else eval_every,
+    }
+
+
+class _Builders:
+    """The model, the data and the callbacks of one :func:`train` run (see RunPlan)."""
+
+    def __init__(self, options, config, source, info, needs_labels, out):
+        self.options, self.config, self.source, self.info = options, config, source, info
+        self.needs_labels, self.out = needs_labels, out
+        self.averager = None
+        self.network = None
+        self.spec = None
+
+    def model(self, _):
+        options, config = self.options, self.config
         network = presets.build_model(
-            model, data_kind=info.kind, arch=arch, resolution=resolution,
-            channels=config["channels"], num_classes=info.num_classes if needs_labels else None,
-            latent_dim=latent_dim, width=config["width"], objective=objective,
-            divergence=divergence, coding=coding, ortho_reg=ortho_reg or 0.0, seed=seed,
-            jit_compile=True if jit else "auto", steps_per_execution=steps_per_execution,
+            config["model"], data_kind=self.info.kind, arch=options["arch"],
+            resolution=options["resolution"], channels=config["channels"],
+            num_classes=self.info.num_classes if self.needs_labels else None,
+            latent_dim=options["latent_dim"], width=config["width"],
+            objective=options["objective"], divergence=options["divergence"],
+            coding=options["coding"], ortho_reg=options["ortho_reg"] or 0.0,
+            seed=options["seed"], jit_compile=True if options["jit"] else "auto",
+            steps_per_execution=options["steps_per_execution"],
         )
-        averager = gan_callbacks.ExponentialMovingAverage(network, ema) if ema else None
-    # One fit step makes n_critic critic updates, each on its own minibatch of batch_size.
-    critic_updates = getattr(network, "n_critic", 1)
-    dataset = data_lib.load_dataset(
-        data, resolution=resolution, channels=config["channels"],
-        batch_size=config["batch_size"] * critic_updates, split="train", seed=seed,
-        data_dir=data_dir, with_labels=needs_labels,
-    )
-    steps_per_epoch = steps or int(dataset.cardinality())
-    spec = network.latent_spec()
-    config["latent_dim"] = spec[0]["dim"]
-    config["latent_spec"] = spec
-    runs.check_writable(out)
-    checkpoint = gan_callbacks.TrainingCheckpoint(
-        os.path.join(out, "checkpoints"), network,
-        extra_items=averager.checkpoint_items() if averager else None,
-    )
-    initial_epoch = checkpoint.restore()
-    runs.write_json(os.path.join(out, runs.CONFIG), config)
+        if options["ema"]:
+            self.averager = gan_callbacks.ExponentialMovingAverage(network, options["ema"])
+        self.network = network
+        return network
 
-    def sampled_generator():
-        return averager.generator if averager else network.generator
-
-    if initial_epoch >= config["epochs"]:
-        print(f"{out} is already trained to epoch {initial_epoch}; writing its final files")
-    rollbacks = 0
-    while initial_epoch < config["epochs"]:
-        if initial_epoch:
-            print(f"resuming {out} from epoch {initial_epoch}")
-        reference = data_lib.MIXTURES[data].centers if info.kind == "points" else None
-        grid_inputs, columns = _grid_inputs(spec, seed)
-        fit_callbacks = [gan_callbacks.NaNGuard(), *callbacks]
-        if averager:
-            fit_callbacks.append(averager)
-        fit_callbacks += [
-            *_evaluation_callbacks(config, info, out, sampled_generator),
-            keras.callbacks.CSVLogger(os.path.join(out, "history.csv"), append=True),
-            keras.callbacks.TensorBoard(os.path.join(out, "logs")),
-            gan_callbacks.SampleGrid(
-                os.path.join(out, "samples"), grid_inputs, reference=reference,
-                generator_fn=sampled_generator, columns=columns,
-            ),
-            checkpoint,
-        ]
+    def feed(self, network, _):
+        config = self.config
+        # One fit step makes n_critic critic updates, each on its own minibatch of batch_size.
+        critic_updates = getattr(network, "n_critic", 1)
+        dataset = data_lib.load_dataset(
+            self.source, resolution=self.options["resolution"], channels=config["channels"],
+            batch_size=config["batch_size"] * critic_updates, split="train",
+            seed=config["seed"], data_dir=config["data_dir"], with_labels=self.needs_labels,
+        )
+        steps_per_epoch = config["steps"] or int(dataset.cardinality())
+        self.spec = network.latent_spec()
+        config["latent_dim"] = self.spec[0]["dim"]
+        config["latent_spec"] = self.spec
         # Skipping the batches earlier epochs consumed makes a resumed run see exactly the
         # batches an uninterrupted one would (the shuffle order is a function of the seed).
-        stream = dataset.repeat().skip(initial_epoch * steps_per_epoch)
-        try:
-            network.fit(
-                stream,
-                epochs=config["epochs"],
-                steps_per_epoch=steps_per_epoch,
-                initial_epoch=initial_epoch,
-                verbose=verbose,
-                callbacks=fit_callbacks,
-            )
-        except gan_callbacks.NonFiniteLossError as err:
-            if on_nan != "rollback" or rollbacks >= MAX_ROLLBACKS:
-                raise
-            rollbacks += 1
-            initial_epoch = checkpoint.restore()
-            factors = lower_learning_rates(network, ROLLBACK_FACTOR)
-            print(f"{err}; rolled back to epoch {initial_epoch} and multiplied the learning "
-                  f"rates by {ROLLBACK_FACTOR} (now {', '.join(f'{v:.3g}' for v in factors)}); "
-                  f"rollback {rollbacks} of at most {MAX_ROLLBACKS}")
-            continue
-        break
-    if os.path.exists(os.path.join(out, "history.csv")):
-        plots.plot_history(os.path.join(out, "history.csv"), os.path.join(out, "history.png"))
-    for name, net in network.networks().items():
-        if name == "generator" and averager:
-            runs.save_model(net, os.path.join(out, "generator_raw.keras"))
-            net = averager.generator
-        runs.save_model(net, os.path.join(out, f"{name}.keras"))
-    export_lib.export_generator(sampled_generator(), os.path.join(out, "export"), spec=spec,
-                                sample_endpoint=True)
-    return out
+        return runs.Feed(lambda epoch: dataset.repeat().skip(epoch * steps_per_epoch),
+                         steps_per_epoch)
 
+    def sampled_generator(self):
+        return self.averager.generator if self.averager else self.network.generator
 
-def lower_learning_rates(model, factor):
-    """Multiply the learning rate of every optimizer of ``model`` by ``factor``; returns them."""
-    values = []
-    for optimizer in _optimizers(model):
-        inner = getattr(optimizer, "inner_optimizer", optimizer)
-        if isinstance(inner.learning_rate, keras.optimizers.schedules.LearningRateSchedule):
-            raise UserInputError("--on-nan rollback cannot lower a scheduled learning rate; "
-                                 "use --on-nan stop")
-        inner.learning_rate = float(inner.learning_rate) * factor
-        values.append(float(inner.learning_rate))
-    return values
+    def early_callbacks(self, _):
+        extra = [*self.options["callbacks"], *([self.averager] if self.averager else [])]
+        return extra + _evaluation_callbacks(self.config, self.info, self.out,
+                                             self.sampled_generator)
 
+    def late_callbacks(self, network):
+        reference = (data_lib.MIXTURES[self.source.name].centers
+                     if self.info.kind == "points" else None)
+        grid_inputs, columns = _grid_inputs(self.spec, self.config["seed"])
+        return [gan_callbacks.SampleGrid(
+            os.path.join(self.out, "samples"), grid_inputs, reference=reference,
+            generator_fn=self.sampled_generator, columns=columns,
+        )]
 
-def _optimizers(model):
-    found = [value for key, value in model.checkpoint_items().items()
-             if isinstance(value, keras.optimizers.Optimizer)]
-    return found
+    def checkpoint_items(self, _):
+        return self.averager.checkpoint_items() if self.averager else None
+
+    def networks(self, network):
+        saved = {}
+        for name, net in network.networks().items():
+            if name == "generator" and self.averager:
+                saved["generator_raw"] = net
+                net = self.averager.generator
+            saved[name] = net
+        return saved
+
+    def export(self, _):
+        export_lib.export_generator(self.sampled_generator(), os.path.join(self.out, "export"),
+                                    spec=self.spec, sample_endpoint=True)
 
 
 def _grid_inputs(spec, seed):
@@ -260,10 +208,10 @@ def _grid_inputs(spec, seed):
     return sampling.sample_inputs(spec, rows * classes, np.random.default_rng(seed)), classes
 
 
-def _default_eval_every(data, kind):
+def _default_eval_every(source, kind):
     if kind == "points":
         return 1
-    return 5 if data == "digits" else 0
+    return 5 if source.kind == "digits" else 0
 
 
 def _evaluation_callbacks(config, info, out, generator_fn):
@@ -282,19 +230,24 @@ def _evaluation_callbacks(config, info, out, generator_fn):
     ]
 
 
+# The keys of config.json make_evaluator reads (evaluate, adversarial report_gan).
+EVALUATE_KEYS = ("data", "resolution", "channels", "data_dir", runs.LATENT_KEYS)
+
+
 def make_evaluator(config, info, *, names=None, samples=None, extractor="digits",
                    inception_weights=None, seed=0):
     """``generator -> metrics dict`` comparing its samples with held-out real data."""
     kind = info.kind
     names = report.parse_metrics(names, kind)
     samples = samples or EVAL_SAMPLES[kind]
-    split = "test" if config["data"] in ("digits", *data_lib.MIXTURES) else "train"
+    source = data_lib.image_source(config["data"])
+    split = "test" if source.kind in ("digits", "points") else "train"
     real, _ = data_lib.load_arrays(
-        config["data"], resolution=config["resolution"] or 32, channels=config["channels"],
+        source, resolution=config["resolution"] or 32, channels=config["channels"],
         split=split, data_dir=config["data_dir"],
         num_examples=samples if kind == "points" else None, seed=seed,
     )
-    kwargs = {"mixture": data_lib.MIXTURES.get(config["data"])}
+    kwargs = {"mixture": data_lib.MIXTURES.get(source.name) if kind == "points" else None}
     if kind == "image":
         extractor_model = features.get_extractor(extractor, inception_weights=inception_weights)
         kwargs.update(extractor=extractor_model, num_classes=extractor_model.num_classes)
@@ -338,7 +291,7 @@ def sample(run_dir, *, num=64, seed=0, output=None, label=None, truncation=None)
     ``label`` fixes the class of a conditional model (default: every class in turn, one
     column each); ``truncation`` resamples normal inputs beyond that magnitude.
     """
-    config = runs.read_config(run_dir, kind=KIND)
+    config = runs.read_config(run_dir, kind=KIND, required=("data", runs.LATENT_KEYS))
     if num < 1:
         raise UserInputError(f"--num must be >= 1, got {num}")
     if truncation is not None and truncation <= 0:
@@ -358,7 +311,8 @@ def sample(run_dir, *, num=64, seed=0, output=None, label=None, truncation=None)
     generator = runs.load_model(os.path.join(run_dir, "generator.keras"), "generator")
     inputs = sampling.sample_inputs(spec, num, np.random.default_rng(seed), labels=labels,
                                     truncation=truncation)
-    reference = data_lib.MIXTURES[config["data"]].centers if config["data"] in data_lib.MIXTURES else None
+    source = data_lib.image_source(config["data"])
+    reference = data_lib.MIXTURES[source.name].centers if source.kind == "points" else None
     output = output or os.path.join(run_dir, "samples", f"sample_seed{seed}.png")
     return gan_callbacks.write_samples(generator, inputs, output, reference=reference,
                                        columns=columns)
@@ -366,7 +320,7 @@ def sample(run_dir, *, num=64, seed=0, output=None, label=None, truncation=None)
 
 def export(run_dir, *, output=None):
     """Export a finished run's generator as a SavedModel; returns the export folder."""
-    config = runs.read_config(run_dir, kind=KIND)
+    config = runs.read_config(run_dir, kind=KIND, required=(runs.LATENT_KEYS,))
     generator = runs.load_model(os.path.join(run_dir, "generator.keras"), "generator")
     return export_lib.export_generator(generator, output or os.path.join(run_dir, "export"),
                                        spec=run_latent_spec(config), sample_endpoint=True)
@@ -375,7 +329,7 @@ def export(run_dir, *, output=None):
 def evaluate(run_dir, *, metrics=None, samples=None, extractor="digits",
              inception_weights=None, seed=0, use_best=False):
     """Evaluate a finished run's generator; prints nothing, writes ``metrics.json``, returns the dict."""
-    config = runs.read_config(run_dir, kind=KIND)
+    config = runs.read_config(run_dir, kind=KIND, required=EVALUATE_KEYS)
     info = data_lib.source_info(config["data"], channels=config["channels"],
                                 data_dir=config["data_dir"])
     if samples is not None and samples < 2:

@@ -177,7 +177,7 @@ class Prior:
     def signals(self, z):
         """(G(z) + 1) / 2 flattened: [B, D] -> [B, n] in [0, 1]."""
         images = ops.cast(self.fn(z), "float32")
-        return ops.reshape((images + 1.0) / 2.0, (ops.shape(z)[0], -1))
+        return ops.reshape(images_lib.to_unit_range(images), (ops.shape(z)[0], -1))
 
 
 def load_prior(path):
@@ -310,10 +310,12 @@ def load_signals(source, shape, num, *, split="test", offset=0):
             raise UserInputError(
                 f"digits {split} split has {len(images)} images, fewer than {offset + num}; pass a smaller --num"
             )
-        return ((chosen + 1.0) / 2.0).reshape(num, -1).astype(np.float32)
+        return images_lib.to_unit_range(chosen).reshape(num, -1).astype(np.float32)
     if os.path.isdir(source):
-        files = sorted(os.path.join(source, f) for f in os.listdir(source)
-                       if f.lower().endswith((".png", ".jpg", ".jpeg", ".bmp")))
+        # Regular files only: reading a named pipe nobody writes to would block forever.
+        files = sorted(path for path in (os.path.join(source, f) for f in os.listdir(source))
+                       if path.lower().endswith((".png", ".jpg", ".jpeg", ".bmp"))
+                       and os.path.isfile(path))
     elif os.path.isfile(source):
         files = [source]
     else:
@@ -343,7 +345,7 @@ def _reference_data(prior, reference):
     if h != w:
         raise UserInputError(f"baselines need square signals, got {h}x{w}")
     images, _ = data_lib.load_arrays(source, resolution=h, channels=c, split="train")
-    return ((images + 1.0) / 2.0).reshape(len(images), -1).astype(np.float64)
+    return images_lib.to_unit_range(images).reshape(len(images), -1).astype(np.float64)
 
 
 def _check_noise(noise):
@@ -400,7 +402,7 @@ def _write_grid(path, rows, shape):
     """One row per method, one column per signal, upscaled for visibility."""
     columns = len(rows[0])
     stacked = np.concatenate([np.asarray(r, np.float32).reshape((-1,) + tuple(shape)) for r in rows])
-    uint8 = images_lib.to_uint8(stacked * 2.0 - 1.0)
+    uint8 = images_lib.to_uint8(images_lib.from_unit_range(stacked))
     big = np.stack([cv2.resize(im, None, fx=GRID_SCALE, fy=GRID_SCALE, interpolation=cv2.INTER_NEAREST)
                     .reshape(shape[0] * GRID_SCALE, shape[1] * GRID_SCALE, shape[2]) for im in uint8])
     images_lib.write_png(path, images_lib.make_grid(big, columns=columns, pad_value=128))

@@ -11,273 +11,58 @@ then ``srgan`` fine-tuned from it with ``init_from``.
 from __future__ import annotations
 
 import os
-import re
 import warnings
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_apps import callbacks as gan_callbacks
-from gan_apps import degradations, runs, runtime
+from gan_apps import commands, degradations, runs
 from gan_apps import export as export_lib
 from gan_apps import images as image_io
 from gan_apps.data import folder as folder_lib
-from gan_apps.data import photos as photos_lib
+from gan_apps.data import hr_images
 from gan_apps.errors import UserInputError
 from gan_apps.evaluation.image_quality import psnr, ssim
 from gan_apps.models import srresnet
 
 KIND = "super_resolution"
 MODELS = ("srresnet", "srgan")
-DATASET_DEGRADATION = "dataset"  # div2k's own LR images
+DATASET_DEGRADATION = hr_images.DATASET_DEGRADATION  # div2k's own LR images
 # Settings that define the networks and the data; a resumed run must keep them.
 ARCHITECTURE_KEYS = (
     "model", "scale", "channels", "blocks", "filters", "batch_norm", "patch_size",
     "degradation", "data", "content", "objective", "adversarial_weight", "batch_size",
 )
-DEFAULTS = {"epochs": 10, "steps": 100, "batch_size": 16, "patch_size": 96, "blocks": 16,
-            "filters": 64, "learning_rate": 1e-4}
+# The declared defaults (gan_apps.commands), also used when a caller passes None.
+DEFAULTS = {key: value for key, value in commands.settings("super-resolve", "train").items()
+            if key in ("epochs", "steps", "batch_size", "patch_size", "blocks", "filters",
+                       "learning_rate")}
 # Tiles of DEFAULT_TILE LR pixels, each run with the network's receptive radius of context
 # on every side by default (srresnet.receptive_radius), so tiles join exactly.
 DEFAULT_TILE = 128
-TFDS_PATCHES_PER_IMAGE = 8
-
-
-# --- data -------------------------------------------------------------------------------
-
-
-def parse_source(source):
-    """``photos`` | ``folder:PATH`` | ``tfds:NAME[/CONFIG]`` -> (kind, argument)."""
-    if source == "photos":
-        return "photos", None
-    for prefix in ("folder", "tfds"):
-        if isinstance(source, str) and source.startswith(prefix + ":") and len(source) > len(prefix) + 1:
-            return prefix, source[len(prefix) + 1:]
-    raise UserInputError(
-        f"super-resolution reads HR images from photos, folder:PATH or tfds:div2k/CONFIG, "
-        f"not {source!r}; pass one of those with --data"
-    )
-
-
-def _tfds_scale(name):
-    match = re.search(r"_x(\d)$", name)
-    return int(match.group(1)) if match else None
-
-
-def _check_tfds(name, scale, degradation):
-    if not name.startswith("div2k"):
-        raise UserInputError(
-            f"super-resolution reads tfds:div2k/CONFIG (lr/hr pairs), not tfds:{name}; "
-            "use folder:PATH for other HR images"
-        )
-    config_scale = _tfds_scale(name)
-    if degradation == DATASET_DEGRADATION and config_scale != scale:
-        raise UserInputError(
-            f"tfds:{name} holds x{config_scale} LR images but --scale is {scale}; "
-            f"pick the div2k config for x{scale} or a named --degradation"
-        )
-
-
-def load_images(source, *, split, channels, data_dir=None, max_images=None):
-    """Whole uint8 HR images [H, W, channels] (with div2k's LR images where it has them).
-
-    Args:
-        source: ``photos``, ``folder:PATH`` or ``tfds:div2k/CONFIG``.
-        split: ``train`` or ``test`` (photos: the fixed split by image; folder: every
-            image; div2k: ``train`` or ``validation``).
-
-    Returns:
-        list of (name, hr uint8, lr uint8 or None).
-    """
-    kind, argument = parse_source(source)
-    if kind == "photos":
-        images, names = photos_lib.load_photos(split, channels=channels)
-        return [(n, image, None) for n, image in zip(names, images)][:max_images]
-    if kind == "folder":
-        return _load_folder(argument, channels, max_images)
-    return _load_tfds(argument, "train" if split == "train" else "validation", channels,
-                      data_dir, max_images)
-
-
-def read_image(path, channels):
-    """One image file as uint8 [H, W, channels], or None when OpenCV cannot decode it."""
-    image = folder_lib.decode_image(path)
-    return None if image is None else _uint8_channels(image, channels)
-
-
-def _uint8_channels(image, channels):
-    """A decoded float [0, 1] image as uint8 with ``channels`` channels."""
-    return photos_lib.to_channels(np.round(image * 255.0).astype(np.uint8), channels)
-
-
-def _load_folder(path, channels, max_images):
-    folder_lib.check_folder(path)
-    files = folder_lib.list_files(path)
-    if not files:
-        raise UserInputError(f"image folder {path!r} contains no files; put HR images (PNG, JPEG, ...) in it")
-    images, skipped = [], []
-    for file in files:
-        if max_images is not None and len(images) == max_images:
-            break
-        image = read_image(file, channels)
-        if image is None:
-            skipped.append(file)
-        else:
-            images.append((os.path.relpath(file, path), image, None))
-    if not images:
-        raise UserInputError(
-            f"none of the {len(files)} files under {path!r} could be decoded; pass a folder of "
-            "images (PNG, JPEG, BMP, TIFF, WebP)"
-        )
-    if skipped:
-        warnings.warn(f"skipped {len(skipped)} undecodable files under {path!r} "
-                      f"(first: {os.path.relpath(skipped[0], path)})", stacklevel=3)
-    return images
-
-
-def _load_tfds(name, split, channels, data_dir, max_images):
-    import tensorflow_datasets as tfds
-
-    from gan_apps.data import tfds_source
-
-    tfds_source._builder(name, data_dir)
-    try:
-        dataset = tfds.load(name, split=split, data_dir=data_dir, download=False,
-                            shuffle_files=False)
-    except (AssertionError, FileNotFoundError, tf.errors.NotFoundError):
-        where = data_dir or "the default TFDS folder (~/tensorflow_datasets)"
-        raise UserInputError(
-            f"TFDS dataset {name!r} is not prepared in {where}; prepare it on a machine with "
-            f"network access (`tfds build {name} --data_dir DIR`) and pass --data-dir DIR"
-        ) from None
-    if max_images is not None:
-        dataset = dataset.take(max_images)
-    return [
-        (f"{split}_{i:04d}", photos_lib.to_channels(example["hr"], channels),
-         photos_lib.to_channels(example["lr"], channels))
-        for i, example in enumerate(tfds.as_numpy(dataset))
-    ]
-
-
-def _augment(arrays, choice):
-    """The same flip / 90-degree rotation (one of the 8 dihedral maps) of every array."""
-    out = []
-    for array in arrays:
-        array = np.rot90(array, choice % 4)
-        out.append(np.ascontiguousarray(array[:, ::-1] if choice >= 4 else array))
-    return out
-
-
-def _paired(hr, lr, scale):
-    """Whether a dataset LR image is the HR image shrunk by ``scale`` (up to modcrop)."""
-    return all(0 <= h - l * scale < scale for h, l in zip(hr.shape[:2], lr.shape[:2]))
-
-
-def usable_images(images, *, scale, patch_size, degradation):
-    """The images a patch sampler can use; warn about those skipped, fail if none is left."""
-    usable, small, unpaired = [], 0, 0
-    for name, hr, lr in images:
-        if min(hr.shape[:2]) < patch_size:
-            small += 1
-        elif degradation == DATASET_DEGRADATION and (lr is None or not _paired(hr, lr, scale)):
-            unpaired += 1
-        else:
-            usable.append((name, hr, lr))
-    if not usable:
-        smallest = min(min(hr.shape[:2]) for _, hr, _ in images)
-        if small:
-            raise UserInputError(
-                f"every HR image is smaller than the {patch_size}-px patch (smallest side "
-                f"{smallest} px); pass a smaller --patch-size"
-            )
-        raise UserInputError(
-            f"no LR image of the dataset is its HR image shrunk x{scale}; pass a named --degradation"
-        )
-    if small or unpaired:
-        warnings.warn(f"skipped {small} images smaller than the {patch_size}-px patch and "
-                      f"{unpaired} without a matching x{scale} LR image", stacklevel=2)
-    return usable
-
-
-def patch_batches(images, *, scale, patch_size, batch_size, degradation, seed):
-    """Endless (lr, hr) float32 batches in [-1, 1] of random augmented HR patches.
-
-    Each patch: a random image, a random ``patch_size`` crop, one of the 8 flips /
-    rotations, then LR = degradation(HR patch) (or the aligned crop of the dataset's LR).
-    """
-    rng = np.random.default_rng(seed)
-    degrade = None if degradation == DATASET_DEGRADATION else degradations.get(degradation)
-    lr_size = patch_size // scale
-    while True:
-        lr_batch, hr_batch = [], []
-        for _ in range(batch_size):
-            _, hr, lr = images[rng.integers(len(images))]
-            if degrade is None:
-                top = rng.integers(lr.shape[0] - lr_size + 1)
-                left = rng.integers(lr.shape[1] - lr_size + 1)
-                lr_patch = lr[top:top + lr_size, left:left + lr_size]
-                hr_patch = hr[top * scale:top * scale + patch_size, left * scale:left * scale + patch_size]
-                lr_patch, hr_patch = _augment((lr_patch, hr_patch), rng.integers(8))
-            else:
-                top = rng.integers(hr.shape[0] - patch_size + 1)
-                left = rng.integers(hr.shape[1] - patch_size + 1)
-                (hr_patch,) = _augment((hr[top:top + patch_size, left:left + patch_size],),
-                                       rng.integers(8))
-                lr_patch = degrade(hr_patch, scale)
-            lr_batch.append(lr_patch)
-            hr_batch.append(hr_patch)
-        yield (np.stack(lr_batch).astype(np.float32) / 127.5 - 1.0,
-               np.stack(hr_batch).astype(np.float32) / 127.5 - 1.0)
-
-
-def patch_dataset(images, *, scale, patch_size, batch_size, channels, degradation, seed):
-    """:func:`patch_batches` as a prefetched ``tf.data.Dataset`` of (lr, hr)."""
-    lr_size = patch_size // scale
-    signature = (
-        tf.TensorSpec((batch_size, lr_size, lr_size, channels), tf.float32),
-        tf.TensorSpec((batch_size, patch_size, patch_size, channels), tf.float32),
-    )
-    return tf.data.Dataset.from_generator(
-        lambda: patch_batches(images, scale=scale, patch_size=patch_size, batch_size=batch_size,
-                              degradation=degradation, seed=seed),
-        output_signature=signature,
-    ).prefetch(2)
 
 
 # --- model --------------------------------------------------------------------------------
 
 
 def build_model(config, *, jit=False, steps_per_execution=1):
-    """The compiled :class:`~gan_apps.models.srresnet.SRGAN` a run config describes.
+    """The compiled :class:`~gan_apps.models.srresnet.SRGAN` a run config describes
+    (:func:`gan_apps.models.srresnet.build_srgan`; the discriminator only for ``srgan``).
 
     Call it inside the strategy scope :func:`gan_apps.runtime.configure` returns. ``jit``
     compiles the train step with XLA; ``steps_per_execution`` runs that many steps per
     call into the compiled graph. Under mixed_float16 the optimizers get loss scaling.
     """
-    generator = srresnet.srresnet_generator(
-        config["scale"], config["channels"], config["blocks"], config["filters"],
-        batch_norm=config["batch_norm"],
-    )
-    discriminator = None
-    if config["model"] == "srgan":
-        discriminator = srresnet.srgan_discriminator(config["patch_size"], config["channels"],
-                                                     filters=config["filters"])
-    model = srresnet.SRGAN(
-        generator, discriminator, objective=config["objective"],
-        adversarial_weight=config["adversarial_weight"], content=config["content"],
-        vgg_weights=config["vgg_weights"],
-    )
-    rate = config["learning_rate"]
-    # Ledig et al. 2017, Sec. 3.2: Adam with beta1 = 0.9.
-    model.compile(
-        g_optimizer=runtime.loss_scaled(keras.optimizers.Adam(rate, beta_1=0.9)),
-        d_optimizer=(runtime.loss_scaled(keras.optimizers.Adam(rate, beta_1=0.9))
-                     if discriminator is not None else None),
-        jit_compile=True if jit else "auto",
+    return srresnet.build_srgan(
+        scale=config["scale"], channels=config["channels"], blocks=config["blocks"],
+        filters=config["filters"], batch_norm=config["batch_norm"],
+        discriminator_patch=config["patch_size"] if config["model"] == "srgan" else None,
+        objective=config["objective"], adversarial_weight=config["adversarial_weight"],
+        content=config["content"], vgg_weights=config["vgg_weights"],
+        learning_rate=config["learning_rate"], jit_compile=True if jit else "auto",
         steps_per_execution=steps_per_execution,
     )
-    return model
 
 
 def _initialise_from(model, init_from, config):
@@ -297,12 +82,7 @@ def _initialise_from(model, init_from, config):
 # --- train --------------------------------------------------------------------------------
 
 
-def train(*, scale=4, data="photos", out=None, model="srresnet", init_from=None, epochs=None,
-          steps=None, batch_size=None, patch_size=None, blocks=None, filters=None,
-          batch_norm=True, learning_rate=None, degradation=degradations.DEFAULT_DEGRADATION,
-          objective="non_saturating", adversarial_weight=1e-3, vgg_weights=None, channels=3,
-          seed=0, data_dir=None, strategy="default", precision="float32", jit=False,
-          steps_per_execution=1, deterministic=False, verbose="auto"):
+def train(*, verbose="auto", **options):
     """Train SRResNet (``model="srresnet"``) or SRGAN (``"srgan"``); returns the run folder.
 
     Args mirror ``gan-apps super-resolve train``. ``epochs`` counts across resumes; each
@@ -315,91 +95,85 @@ def train(*, scale=4, data="photos", out=None, model="srresnet", init_from=None,
     float16; ``jit`` compiles the train step with XLA; ``steps_per_execution`` runs that
     many steps per graph call; ``deterministic`` turns on op determinism. They are
     recorded in ``config.json``; a run may resume with other values, except into or out
-    of mixed_float16 (its checkpoint holds loss-scaled optimizers).
+    of mixed_float16 (its checkpoint holds loss-scaled optimizers). The run itself is
+    :func:`gan_apps.runs.train` of the plan :func:`plan_run` makes.
     """
-    srresnet.check_scale(scale)
+    # Checked as the CLI checks them: learning_rate=0 is refused, not replaced by the
+    # default in run_config.
+    options = commands.validate("super-resolve", "train",
+                                commands.settings("super-resolve", "train", options))
+    plan = plan_run({**options, "verbose": verbose})
+    runs.train(plan)
+    return plan.out
+
+
+def plan_run(options):
+    """The :class:`~gan_apps.runs.RunPlan` of :func:`train`'s keyword ``options``."""
+    scale, model = srresnet.check_scale(options["scale"]), options["model"]
     if model not in MODELS:
         raise UserInputError(f"unknown model {model!r}; pass --model srresnet or srgan")
-    if degradation != DATASET_DEGRADATION:
-        degradations.get(degradation)
-    kind, argument = parse_source(data)
-    if kind == "tfds":
-        _check_tfds(argument, scale, degradation)
-    elif degradation == DATASET_DEGRADATION:
-        raise UserInputError("--degradation dataset needs tfds:div2k/CONFIG; pass a named degradation")
-    if channels not in (1, 3):
-        raise UserInputError(f"--channels must be 1 or 3, got {channels!r}")
-    if model == "srgan" and not vgg_weights:
+    source = hr_images.check_source(options["data"])
+    hr_images.check_degradation(source, scale, options["degradation"])
+    if options["channels"] not in (1, 3):
+        raise UserInputError(f"--channels must be 1 or 3, got {options['channels']!r}")
+    if model == "srgan" and not options["vgg_weights"]:
         print("no --vgg-weights given: SRGAN uses the pixel MSE content loss, not VGG54")
-    config = {
-        "kind": KIND, "model": model, "scale": scale, "data": data, "channels": channels,
-        "blocks": blocks or DEFAULTS["blocks"], "filters": filters or DEFAULTS["filters"],
-        "batch_norm": bool(batch_norm), "patch_size": patch_size or DEFAULTS["patch_size"],
-        "batch_size": batch_size or DEFAULTS["batch_size"], "epochs": epochs or DEFAULTS["epochs"],
-        "steps": steps or DEFAULTS["steps"], "learning_rate": learning_rate or DEFAULTS["learning_rate"],
-        "degradation": degradation, "objective": objective,
-        "adversarial_weight": float(adversarial_weight) if model == "srgan" else 0.0,
-        "content": "vgg54" if vgg_weights else "pixel", "vgg_weights": vgg_weights,
-        "init_from": init_from, "seed": seed, "data_dir": data_dir,
-        "strategy": strategy, "precision": precision, "jit": bool(jit),
-        "steps_per_execution": steps_per_execution, "deterministic": bool(deterministic),
-    }
-    if not isinstance(steps_per_execution, int) or steps_per_execution < 1:
-        raise UserInputError(f"--steps-per-execution must be >= 1, got {steps_per_execution!r}")
-    if config["patch_size"] % scale:
-        raise UserInputError(
-            f"--patch-size {config['patch_size']} is not a multiple of --scale {scale}; "
-            f"pass e.g. {config['patch_size'] - config['patch_size'] % scale}"
-        )
-    if config["patch_size"] < 2 * scale:
+    config = run_config(options, source)
+    runs.check_steps_per_execution(config["steps_per_execution"])
+    patch = config["patch_size"]
+    if patch % scale:
+        raise UserInputError(f"--patch-size {patch} is not a multiple of --scale {scale}; "
+                             f"pass e.g. {patch - patch % scale}")
+    if patch < 2 * scale:
         raise UserInputError(f"--patch-size must be at least {2 * scale} for x{scale}")
-    out = out or os.path.join("runs", f"{model}-x{scale}")
-    runs.check_resumable(out, config, kind=KIND, keys=ARCHITECTURE_KEYS)
 
-    # Before any TensorFlow op: a mirrored strategy may split the CPU into devices.
-    strategy = runtime.configure(strategy=strategy, precision=precision,
-                                 deterministic=deterministic, seed=seed)
-    images = usable_images(
-        load_images(data, split="train", channels=channels, data_dir=data_dir),
-        scale=scale, patch_size=config["patch_size"], degradation=degradation,
-    )
-    runtime.check_global_batch(strategy, config["batch_size"])
-    with strategy.scope():
-        sr_model = build_model(config, jit=jit, steps_per_execution=steps_per_execution)
-    if strategy.num_replicas_in_sync > 1:
-        print(f"training on {strategy.num_replicas_in_sync} replicas ({config['strategy']}); "
-              f"each step splits the batch of {config['batch_size']} between them")
-    runs.check_writable(out)
-    checkpoint = gan_callbacks.TrainingCheckpoint(os.path.join(out, "checkpoints"), sr_model)
-    initial_epoch = checkpoint.restore()
-    if initial_epoch == 0 and init_from:
-        _initialise_from(sr_model, init_from, config)
-    runs.write_json(os.path.join(out, runs.CONFIG), config)
+    def load_data():
+        return hr_images.usable_images(
+            hr_images.load_images(source, split="train", channels=config["channels"],
+                                  data_dir=config["data_dir"]),
+            scale=scale, patch_size=patch, degradation=config["degradation"],
+        )
 
-    if initial_epoch < config["epochs"]:
-        if initial_epoch:
-            print(f"resuming {out} from epoch {initial_epoch}")
+    def build_feed(_, images):
         # Reseeded per start epoch, so a resumed run draws new patches, reproducibly.
-        dataset = patch_dataset(
-            images, scale=scale, patch_size=config["patch_size"], batch_size=config["batch_size"],
-            channels=channels, degradation=degradation, seed=(seed, initial_epoch),
-        )
-        sr_model.fit(
-            dataset, epochs=config["epochs"], steps_per_epoch=config["steps"],
-            initial_epoch=initial_epoch, verbose=verbose, shuffle=False,
-            callbacks=[
-                gan_callbacks.NaNGuard(),
-                keras.callbacks.CSVLogger(os.path.join(out, "history.csv"), append=True),
-                keras.callbacks.TensorBoard(os.path.join(out, "logs")),
-                checkpoint,
-            ],
-        )
-    else:
-        print(f"{out} is already trained to epoch {initial_epoch}; writing its final files")
-    for name, network in sr_model.networks().items():
-        runs.save_model(network, os.path.join(out, f"{name}.keras"))
-    export_generator(sr_model.generator, scale, os.path.join(out, "export"))
-    return out
+        return runs.Feed(lambda initial_epoch: hr_images.patch_dataset(
+            images, scale=scale, patch_size=patch, batch_size=config["batch_size"],
+            channels=config["channels"], degradation=config["degradation"],
+            seed=(config["seed"], initial_epoch),
+        ), config["steps"])
+
+    def after_restore(sr_model, initial_epoch):
+        if initial_epoch == 0 and config["init_from"]:
+            _initialise_from(sr_model, config["init_from"], config)
+
+    out = options["out"] or os.path.join("runs", f"{model}-x{scale}")
+    return runs.RunPlan(
+        kind=KIND, out=out, config=config, keys=ARCHITECTURE_KEYS, load_data=load_data,
+        build_model=lambda _: build_model(config, jit=config["jit"],
+                                          steps_per_execution=config["steps_per_execution"]),
+        build_feed=build_feed, after_restore=after_restore,
+        export=lambda sr_model: export_generator(sr_model.generator, scale,
+                                                 os.path.join(out, "export")),
+        verbose=options["verbose"],
+    )
+
+
+def run_config(options, source):
+    """config.json of a run: the options with :data:`DEFAULTS` filled in."""
+    srgan = options["model"] == "srgan"
+    return {
+        "kind": KIND, "data": source.text,
+        **{key: options[key] for key in (
+            "model", "scale", "channels", "degradation", "objective", "vgg_weights",
+            "init_from", "seed", "data_dir", "strategy", "precision", "steps_per_execution")},
+        **{key: options[key] or DEFAULTS[key] for key in (
+            "blocks", "filters", "patch_size", "batch_size", "epochs", "steps",
+            "learning_rate")},
+        "batch_norm": bool(options["batch_norm"]),
+        "adversarial_weight": float(options["adversarial_weight"]) if srgan else 0.0,
+        "content": "vgg54" if options["vgg_weights"] else "pixel",
+        "jit": bool(options["jit"]), "deterministic": bool(options["deterministic"]),
+    }
 
 
 # --- apply -------------------------------------------------------------------------------
@@ -425,7 +199,7 @@ def super_resolve(generator, lr, scale, *, tile=DEFAULT_TILE, overlap=None):
         overlap = srresnet.receptive_radius(scale, blocks)
     if tile < 1 or overlap < 0:
         raise UserInputError(f"--tile must be >= 1 and --overlap >= 0, got {tile}, {overlap}")
-    lr = np.asarray(lr, np.float32) / 127.5 - 1.0
+    lr = image_io.from_uint8(lr)
     height, width = lr.shape[:2]
     out = np.empty((height * scale, width * scale, lr.shape[2]), np.float32)
     for top in range(0, height, tile):
@@ -440,8 +214,15 @@ def super_resolve(generator, lr, scale, *, tile=DEFAULT_TILE, overlap=None):
     return image_io.to_uint8(out)
 
 
-def _load_run(run_dir):
-    config = runs.read_config(run_dir, kind=KIND)
+# The keys of config.json that apply and export read, and those evaluate reads as well.
+APPLY_KEYS = ("scale", "channels")
+EVALUATE_KEYS = (*APPLY_KEYS, "model", "data", "degradation", "data_dir")
+
+
+def load_run(run_dir, required=APPLY_KEYS):
+    """A super-resolution run's config (checked to hold ``required``) and its trained
+    generator."""
+    config = runs.read_config(run_dir, kind=KIND, required=required)
     generator = runs.load_model(os.path.join(run_dir, "generator.keras"), "generator")
     return config, generator
 
@@ -455,7 +236,8 @@ def apply(run_dir, *, input, output, tile=DEFAULT_TILE, overlap=None):
     Returns:
         list of written paths.
     """
-    config, generator = _load_run(run_dir)
+    runs.check_output_folder(output)
+    config, generator = load_run(run_dir)
     if os.path.isdir(input):
         files, root = folder_lib.list_files(input), input
     elif os.path.isfile(input):
@@ -469,7 +251,7 @@ def apply(run_dir, *, input, output, tile=DEFAULT_TILE, overlap=None):
             skipped.append(file)
             continue
         converted += image.shape[-1] != config["channels"]
-        lr = _uint8_channels(image, config["channels"])
+        lr = hr_images.to_uint8_channels(image, config["channels"])
         hr = super_resolve(generator, lr, config["scale"], tile=tile, overlap=overlap)
         stem = os.path.splitext(os.path.relpath(file, root))[0]
         written.append(image_io.write_png(os.path.join(output, stem + ".png"), hr))
@@ -525,14 +307,16 @@ def evaluate(run_dir, *, data=None, data_dir=None, max_images=None, tile=DEFAULT
 
     Writes ``metrics.json`` in the run folder and returns the dict.
     """
-    config, generator = _load_run(run_dir)
+    config, generator = load_run(run_dir, EVALUATE_KEYS)
     data = data or config["data"]
     scale = config["scale"]
     degradation = config["degradation"]
-    if degradation == DATASET_DEGRADATION and parse_source(data)[0] != "tfds":
+    source = hr_images.check_source(data)
+    if degradation == DATASET_DEGRADATION and source.kind != "tfds":
         degradation = degradations.DEFAULT_DEGRADATION
-    images = load_images(data, split="test", channels=config["channels"],
-                         data_dir=data_dir or config["data_dir"], max_images=max_images)
+    images = hr_images.load_images(source, split="test", channels=config["channels"],
+                                   data_dir=data_dir or config["data_dir"],
+                                   max_images=max_images)
     images = [item for item in images if min(item[1].shape[:2]) >= 11 * scale + 2 * scale]
     if not images:
         raise UserInputError(f"the images of {data!r} are too small to evaluate at x{scale}; pass larger ones")
@@ -555,17 +339,17 @@ def export_generator(generator, scale, export_dir):
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, channels], tf.uint8, name="lr")])
     def serve(lr):
-        x = tf.cast(lr, tf.float32) / 127.5 - 1.0
-        sr = tf.cast(generator(x, training=False), tf.float32)
-        return {"hr": tf.cast(tf.clip_by_value(tf.round((sr + 1.0) * 127.5), 0.0, 255.0), tf.uint8)}
+        lr = export_lib.checked_input(lr, [None, None, None, channels], "lr")
+        sr = generator(image_io.from_uint8(lr), training=False)
+        return {"hr": image_io.to_uint8(sr)}
 
     archive = keras.export.ExportArchive()
     archive.track(generator)
     archive.add_endpoint("serving_default", serve)
-    return export_lib._write_atomically(archive, export_dir)
+    return export_lib.write_atomically(archive, export_dir)
 
 
 def export(run_dir, *, output=None):
     """Export a finished run's generator as a SavedModel; returns the export folder."""
-    config, generator = _load_run(run_dir)
+    config, generator = load_run(run_dir)
     return export_generator(generator, config["scale"], output or os.path.join(run_dir, "export"))

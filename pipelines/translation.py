@@ -14,14 +14,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_apps import callbacks as gan_callbacks
 from gan_apps import images as image_io
-from gan_apps import runs, runtime
+from gan_apps import commands, runs
 from gan_apps.data import folder, unpaired
 from gan_apps.errors import UserInputError
 from gan_apps.evaluation import features, report
 from gan_apps.evaluation.image_quality import psnr
-from gan_apps.export import _write_atomically
+from gan_apps.export import checked_input, write_atomically
 from gan_apps.models import cyclegan
 
 KIND = "translation"
@@ -37,21 +36,7 @@ GRID_EXAMPLES = 4
 EVAL_BATCH = 16
 
 
-def _defaults(data):
-    return TONE_DEFAULTS if data == "photos:tone" else PAPER_DEFAULTS
-
-
-def default_run_dir(data):
-    safe = data.replace(":", "_").replace("/", "_").replace(",", "_")
-    return os.path.join("runs", f"cyclegan-{safe}")
-
-
-def train(*, data="photos:tone", out=None, epochs=None, decay_epochs=None, steps=None,
-          batch_size=1, crop_size=None, load_size=None, channels=None, ngf=None, ndf=64,
-          n_blocks=None, objective="least_squares", cycle_weight=10.0, identity_weight=0.5,
-          pool_size=50, learning_rate=2e-4, seed=0, data_dir=None, strategy="default",
-          precision="float32", jit=False, steps_per_execution=1, deterministic=False,
-          callbacks=(), verbose="auto"):
+def train(*, callbacks=(), verbose="auto", **options):
     """Train a CycleGAN on two unpaired domains; returns the run folder.
 
     Args mirror ``gan-apps translate train``. ``epochs`` at a constant learning rate, then
@@ -63,87 +48,100 @@ def train(*, data="photos:tone", out=None, epochs=None, decay_epochs=None, steps
     ``batch_size`` is the global batch, split over the replicas, and the image pools
     evolve as on one device. A run killed at any point resumes from its last epoch-end
     checkpoint; with ``deterministic`` it ends with the weights of an uninterrupted run.
-    ``callbacks`` are extra Keras callbacks, run before each epoch's checkpoint.
+    ``callbacks`` are extra Keras callbacks, run before each epoch's checkpoint. The run
+    itself is :func:`gan_apps.runs.train` of the plan :func:`plan_run` makes.
     """
-    if not isinstance(steps_per_execution, int) or steps_per_execution < 1:
-        raise UserInputError(f"--steps-per-execution must be >= 1, got {steps_per_execution!r}")
-    defaults = _defaults(data)
-    unpaired.parse(data)
-    crop_size = crop_size or defaults["crop_size"]
-    config = {
-        "kind": KIND, "data": data, "crop_size": crop_size,
-        "load_size": load_size or unpaired.default_load_size(crop_size),
-        "channels": channels, "ngf": ngf or defaults["ngf"], "ndf": ndf,
-        "n_blocks": n_blocks or (6 if crop_size <= 128 else 9),
-        "objective": objective, "cycle_weight": float(cycle_weight),
-        "identity_weight": float(identity_weight), "pool_size": pool_size,
-        "batch_size": batch_size, "learning_rate": float(learning_rate),
-        "epochs": defaults["epochs"] if epochs is None else epochs,
-        "decay_epochs": defaults["decay_epochs"] if decay_epochs is None else decay_epochs,
-        "steps": steps, "seed": seed, "data_dir": data_dir,
-        "strategy": strategy, "precision": precision, "jit": bool(jit),
-        "steps_per_execution": steps_per_execution, "deterministic": bool(deterministic),
-    }
+    options = commands.validate("translate", "train",
+                                commands.settings("translate", "train", options))
+    plan = plan_run({**options, "callbacks": callbacks, "verbose": verbose})
+    runs.train(plan)
+    return plan.out
+
+
+def plan_run(options):
+    """The :class:`~gan_apps.runs.RunPlan` of :func:`train`'s keyword ``options``."""
+    source = unpaired.check_source(options["data"])
+    config = run_config(options, source)
     _validate(config)
-    out = out or default_run_dir(data)
-    # Before any TensorFlow op: a mirrored strategy may split the CPU into devices.
-    distribution = runtime.configure(strategy=strategy, precision=precision,
-                                     deterministic=deterministic, seed=seed)
-    pair = unpaired.load_pair(data, split="train", crop_size=crop_size,
-                              load_size=config["load_size"], channels=channels, data_dir=data_dir)
-    config["channels"] = pair.channels
-    runs.check_resumable(out, config, kind=KIND, keys=ARCHITECTURE_KEYS)
-    steps_per_epoch = min(unpaired.steps_per_epoch(pair, batch_size), steps or np.inf)
-    if steps_per_epoch < 1:
+    out = options["out"] or runs.default_run_dir("cyclegan", source)
+    total_epochs = config["epochs"] + config["decay_epochs"]
+    loaded = {}
+
+    def load_data():
+        pair = unpaired.load_pair(source, split="train", crop_size=config["crop_size"],
+                                  load_size=config["load_size"], channels=config["channels"],
+                                  data_dir=config["data_dir"])
+        config["channels"] = pair.channels
+        loaded["steps"] = _steps_per_epoch(pair, config)
+        return pair
+
+    def build_model(pair):
+        return cyclegan.build_cyclegan(
+            channels=pair.channels, crop_size=config["crop_size"], ngf=config["ngf"],
+            ndf=config["ndf"], n_blocks=config["n_blocks"], objective=config["objective"],
+            cycle_weight=options["cycle_weight"], identity_weight=options["identity_weight"],
+            pool_size=config["pool_size"], learning_rate=options["learning_rate"],
+            constant_steps=config["epochs"] * loaded["steps"],
+            decay_steps=config["decay_epochs"] * loaded["steps"], seed=config["seed"],
+            jit_compile=True if config["jit"] else "auto",
+            steps_per_execution=config["steps_per_execution"],
+        )
+
+    def build_feed(_, pair):
+        def dataset(initial_epoch):
+            return unpaired.training_dataset(
+                pair, crop_size=config["crop_size"], batch_size=config["batch_size"],
+                seed=config["seed"], initial_epoch=initial_epoch, epochs=total_epochs,
+                steps=loaded["steps"],
+            ).repeat()
+
+        return runs.Feed(dataset, loaded["steps"])
+
+    def late_callbacks(_):
+        grid = TranslationGrid(os.path.join(out, "samples"), _grid_examples(config, source))
+        return [grid, *options["callbacks"]]
+
+    def export(model):
+        export_translators(model.generator_ab, model.generator_ba, os.path.join(out, "export"))
+
+    # ``channels`` is settled by the data; a resume compares it only when it is given.
+    return runs.RunPlan(
+        kind=KIND, out=out, config=config, keys=ARCHITECTURE_KEYS, optional=("channels",),
+        epochs=total_epochs, load_data=load_data, build_model=build_model,
+        build_feed=build_feed, late_callbacks=late_callbacks, export=export,
+        verbose=options["verbose"],
+    )
+
+
+def run_config(options, source):
+    """config.json of a run: the options with the defaults for the source filled in."""
+    defaults = TONE_DEFAULTS if source.kind == "tone" else PAPER_DEFAULTS
+    crop_size = options["crop_size"] or defaults["crop_size"]
+    return {
+        "kind": KIND, "data": source.text, "crop_size": crop_size,
+        "load_size": options["load_size"] or unpaired.default_load_size(crop_size),
+        "ngf": options["ngf"] or defaults["ngf"],
+        "n_blocks": options["n_blocks"] or (6 if crop_size <= 128 else 9),
+        **{key: options[key] for key in (
+            "channels", "ndf", "objective", "pool_size", "batch_size", "steps", "seed",
+            "data_dir", "strategy", "precision", "steps_per_execution")},
+        **{key: float(options[key]) for key in (
+            "cycle_weight", "identity_weight", "learning_rate")},
+        "epochs": defaults["epochs"] if options["epochs"] is None else options["epochs"],
+        "decay_epochs": (defaults["decay_epochs"] if options["decay_epochs"] is None
+                         else options["decay_epochs"]),
+        "jit": bool(options["jit"]), "deterministic": bool(options["deterministic"]),
+    }
+
+
+def _steps_per_epoch(pair, config):
+    steps = min(unpaired.steps_per_epoch(pair, config["batch_size"]), config["steps"] or np.inf)
+    if steps < 1:
         raise UserInputError(
             f"the domains have {len(pair.a)} and {len(pair.b)} examples, fewer than the batch "
-            f"size {batch_size}; pass a smaller --batch-size"
+            f"size {config['batch_size']}; pass a smaller --batch-size"
         )
-    steps_per_epoch = int(steps_per_epoch)
-    runtime.check_global_batch(distribution, batch_size)
-    if distribution.num_replicas_in_sync > 1:
-        print(f"training on {distribution.num_replicas_in_sync} replicas ({strategy}); each "
-              f"step splits the batch of {batch_size} between them")
-    total_epochs = config["epochs"] + config["decay_epochs"]
-
-    with distribution.scope():
-        model = cyclegan.build_cyclegan(
-            channels=pair.channels, crop_size=crop_size, ngf=config["ngf"], ndf=ndf,
-            n_blocks=config["n_blocks"], objective=objective, cycle_weight=cycle_weight,
-            identity_weight=identity_weight, pool_size=pool_size, learning_rate=learning_rate,
-            constant_steps=config["epochs"] * steps_per_epoch,
-            decay_steps=config["decay_epochs"] * steps_per_epoch, seed=seed,
-            jit_compile=True if jit else "auto", steps_per_execution=steps_per_execution,
-        )
-    runs.check_writable(out)
-    checkpoint = gan_callbacks.TrainingCheckpoint(os.path.join(out, "checkpoints"), model)
-    initial_epoch = checkpoint.restore()
-    runs.write_json(os.path.join(out, runs.CONFIG), config)
-    if initial_epoch < total_epochs:
-        if initial_epoch:
-            print(f"resuming {out} from epoch {initial_epoch}")
-        dataset = unpaired.training_dataset(
-            pair, crop_size=crop_size, batch_size=batch_size, seed=seed,
-            initial_epoch=initial_epoch, epochs=total_epochs, steps=steps_per_epoch,
-        )
-        model.fit(
-            dataset.repeat(), epochs=total_epochs, steps_per_epoch=steps_per_epoch,
-            initial_epoch=initial_epoch, verbose=verbose,
-            callbacks=[
-                gan_callbacks.NaNGuard(),
-                keras.callbacks.CSVLogger(os.path.join(out, "history.csv"), append=True),
-                keras.callbacks.TensorBoard(os.path.join(out, "logs")),
-                TranslationGrid(os.path.join(out, "samples"), _grid_examples(config)),
-                *callbacks,
-                checkpoint,
-            ],
-        )
-    else:
-        print(f"{out} is already trained to epoch {initial_epoch}; writing its final files")
-    for name, network in model.networks().items():
-        runs.save_model(network, os.path.join(out, f"{name}.keras"))
-    export_translators(model.generator_ab, model.generator_ba, os.path.join(out, "export"))
-    return out
+    return int(steps)
 
 
 def _validate(config):
@@ -167,10 +165,10 @@ def _validate(config):
             raise UserInputError(f"--{key.replace('_', '-')} must be >= 0, got {config[key]}")
 
 
-def _grid_examples(config):
+def _grid_examples(config, source):
     """A few fixed crops of each domain (test split where the source has one) for the grids."""
-    split = "test" if unpaired.has_test_split(config["data"]) else "train"
-    pair = unpaired.load_pair(config["data"], split=split, crop_size=config["crop_size"],
+    split = "test" if unpaired.has_test_split(source) else "train"
+    pair = unpaired.load_pair(source, split=split, crop_size=config["crop_size"],
                               load_size=config["load_size"], channels=config["channels"],
                               data_dir=config["data_dir"])
     size = config["crop_size"]
@@ -225,10 +223,9 @@ def export_translators(generator_ab, generator_ba, export_dir):
     def endpoint(generator):
         @tf.function(input_signature=[spec])
         def serve(images):
-            floats = tf.cast(images, tf.float32) / 127.5 - 1.0
-            out = cyclegan.translate(generator, floats)
-            quantized = tf.clip_by_value(tf.round((out + 1.0) * 127.5), 0.0, 255.0)
-            return {"images": tf.cast(quantized, tf.uint8)}
+            images = checked_input(images, [None, None, None, channels], "images")
+            out = cyclegan.translate(generator, image_io.from_uint8(images))
+            return {"images": image_io.to_uint8(out)}
 
         return serve
 
@@ -237,7 +234,7 @@ def export_translators(generator_ab, generator_ba, export_dir):
     archive.track(generator_ba)
     archive.add_endpoint("a2b", endpoint(generator_ab))
     archive.add_endpoint("b2a", endpoint(generator_ba))
-    return _write_atomically(archive, export_dir)
+    return write_atomically(archive, export_dir)
 
 
 def export(run_dir, *, output=None):
@@ -268,12 +265,13 @@ def _with_channels(image, channels):
 
 def translate_array(generator, image_uint8):
     """Translate one uint8 [H, W, C] image with a loaded generator; uint8 of the same size."""
-    floats = np.asarray(image_uint8, np.float32)[None] / 127.5 - 1.0
+    floats = image_io.from_uint8(image_uint8)[None]
     return image_io.to_uint8(np.asarray(cyclegan.translate(generator, floats))[0])
 
 
 def apply(run_dir, *, direction="a2b", input, output):  # noqa: A002 - mirrors the CLI flag
     """Translate an image file or every image in a folder; returns the written paths."""
+    runs.check_output_folder(output)
     runs.read_config(run_dir, kind=KIND)
     generator = _load_generator(run_dir, direction)
     channels = generator.inputs[0].shape[-1]
@@ -336,9 +334,11 @@ def evaluate(run_dir, *, extractor=None, inception_weights=None):
     with ``inception_weights``): FID of G(A) against B and of F(B) against A, next to
     FID(A, B) before translation.
     """
-    config = runs.read_config(run_dir, kind=KIND)
-    split = "test" if unpaired.has_test_split(config["data"]) else "train"
-    pair = unpaired.load_pair(config["data"], split=split, crop_size=config["crop_size"],
+    config = runs.read_config(run_dir, kind=KIND,
+                              required=("data", "crop_size", "channels", "data_dir"))
+    source = unpaired.check_source(config["data"])
+    split = "test" if unpaired.has_test_split(source) else "train"
+    pair = unpaired.load_pair(source, split=split, crop_size=config["crop_size"],
                               load_size=config["crop_size"], channels=config["channels"],
                               data_dir=config["data_dir"])
     if pair.known_b is None and extractor is None:

@@ -62,6 +62,15 @@ PIPELINE_TRAIN_CASES = [
     (["translate", "train", "--data", "folder:/no/such/a,/no/such/b"], "does not exist"),
     (["translate", "train", "--data", "photos"], "unknown unpaired data source"),
     (["adversarial", "train-classifier", "--adversarial", "fgsm"], "invalid choice"),
+    # Numbers that would train on garbage are refused before anything runs (issue 19).
+    (["adversarial", "train-classifier", "--lr", "inf"], "--lr"),
+    (["adversarial", "train-classifier", "--lr", "-1"], "--lr"),
+    (["super-resolve", "train", "--lr", "0"], "--lr"),
+    (["super-resolve", "train", "--lr", "nan"], "--lr"),
+    (["super-resolve", "train", "--adversarial-weight", "nan"], "--adversarial-weight"),
+    (["translate", "train", "--lr", "inf"], "--lr"),
+    (["translate", "train", "--cycle-weight", "inf"], "--cycle-weight"),
+    (["adversarial", "train-gan", "--seed", "-1"], "--seed"),
 ]
 
 
@@ -92,6 +101,12 @@ TRAIN_CASES = [
     (["--precision", "float8"], "invalid choice"),
     (["--on-nan", "ignore"], "invalid choice"),
     (["--steps-per-execution", "0"], "positive integer"),
+    (["--seed", "-1"], "--seed"),
+    (["--seed", "4294967296"], "--seed"),
+    (["--resolution", "4096"], "--resolution"),
+    (["--latent-dim", "1000000000"], "--latent-dim"),
+    (["--ortho-reg", "inf"], "--ortho-reg"),
+    (["--ema", "nan"], "--ema"),
 ]
 
 
@@ -146,6 +161,15 @@ def _run_cases(run):
         (["recover", "run", "--generator", run, "--measurements", "0"], "measurements"),
         (["recover", "run", "--generator", run, "--measurements", "65"], "measurements"),
         (["recover", "run", "--generator", run, "--noise", "-0.1"], "noise"),
+        (["recover", "run", "--generator", run, "--noise", "inf"], "--noise"),
+        (["recover", "run", "--generator", run, "--penalty", "nan"], "--penalty"),
+        (["recover", "run", "--generator", run, "--penalty", "-1"], "--penalty"),
+        (["recover", "sweep", "--generator", run, "--seed", "-1"], "--seed"),
+        (["sample", run, "--seed", "-1"], "--seed"),
+        (["sample", run, "--seed", "4294967296"], "--seed"),
+        (["evaluate", run, "--seed", "-1"], "--seed"),
+        (["adversarial", "attack", run, "--classifier", run, "--source", "3", "--lr", "inf"],
+         "--lr"),
         # Pipelines pointed at a run of another kind.
         (["translate", "evaluate", run], "not a 'translation' run"),
         (["translate", "export", run], "not a 'translation' run"),
@@ -186,3 +210,155 @@ def test_sample_images_are_finite(run, tmp_path):
     import cv2
 
     assert np.isfinite(cv2.imread(out)).all()
+
+
+# --- config.json without the keys a command reads, --output naming a file, float images
+# holding NaN or Inf, and the Python API's own checks (issue 19, item 8 and 10) ------------
+
+def _copy_without(run, tmp_path, drop):
+    """A copy of the run folder ``run`` whose config.json lacks the keys ``drop``."""
+    import json
+    import shutil
+
+    copy = str(tmp_path / "copy")
+    shutil.copytree(run, copy)
+    path = os.path.join(copy, "config.json")
+    with open(path) as f:
+        config = json.load(f)
+    with open(path, "w") as f:
+        json.dump({k: v for k, v in config.items() if k not in drop}, f)
+    return copy
+
+
+@pytest.mark.parametrize("command,drop,missing", [
+    (["sample"], ("data",), "'data'"),
+    (["sample"], ("latent_spec", "latent_dim"), "'latent_spec' or 'latent_dim'"),
+    (["export"], ("latent_spec", "latent_dim"), "'latent_spec' or 'latent_dim'"),
+    (["evaluate"], ("resolution",), "'resolution'"),
+    (["adversarial", "attack", "RUN", "--source", "3"], ("model",), "'model'"),
+])
+def test_a_config_without_the_keys_a_command_reads_is_one_line(command, drop, missing, run,
+                                                               tmp_path, capsys):
+    copy = _copy_without(run, tmp_path, drop)
+    argv = [copy if arg == "RUN" else arg for arg in command]
+    if "RUN" not in command:
+        argv.append(copy)
+    else:
+        argv += ["--classifier", copy]
+    before = _snapshot(copy)
+    _expect_user_error(argv, f"config.json lacks the key {missing}", capsys)
+    assert _snapshot(copy) == before
+
+
+def _handmade_run(folder, config, networks=()):
+    """A run folder with ``config`` and tiny stand-in ``networks`` (.keras names): enough
+    for the checks that come before any network runs."""
+    import keras
+
+    from gan_apps import runs
+
+    os.makedirs(folder)
+    runs.write_json(os.path.join(folder, "config.json"), config)
+    for name in networks:
+        inputs = keras.Input((None, None, 3))
+        runs.save_model(keras.Model(inputs, keras.layers.Conv2D(3, 1)(inputs)),
+                        os.path.join(folder, name))
+    return folder
+
+
+@pytest.mark.parametrize("argv,missing", [
+    (["super-resolve", "apply", "RUN", "--input", "IMG", "--output", "OUT"], "'scale'"),
+    (["super-resolve", "export", "RUN"], "'scale'"),
+    (["super-resolve", "evaluate", "RUN"], "'scale'"),
+    (["translate", "evaluate", "RUN"], "'data'"),
+])
+def test_pipeline_runs_without_their_keys_are_one_line(argv, missing, tmp_path, capsys):
+    kind = "super_resolution" if argv[0] == "super-resolve" else "translation"
+    folder = _handmade_run(str(tmp_path / "run"), {"kind": kind, "channels": 3})
+    before = _snapshot(folder)
+    paths = {"RUN": folder, "IMG": str(tmp_path / "in.png"), "OUT": str(tmp_path / "out")}
+    _expect_user_error([paths.get(arg, arg) for arg in argv],
+                       f"config.json lacks the key {missing}", capsys)
+    assert _snapshot(folder) == before
+    assert not os.path.exists(paths["OUT"])
+
+
+@pytest.mark.parametrize("command,kind,networks", [
+    ("super-resolve", "super_resolution", ("generator.keras",)),
+    ("translate", "translation", ("generator_ab.keras", "generator_ba.keras")),
+])
+def test_apply_refuses_an_output_that_is_a_file(command, kind, networks, tmp_path, capsys):
+    import cv2
+
+    folder = _handmade_run(str(tmp_path / "run"), {"kind": kind, "scale": 2, "channels": 3},
+                           networks)
+    image = str(tmp_path / "in.png")
+    cv2.imwrite(image, np.full((40, 40, 3), 128, np.uint8))
+    output = tmp_path / "taken.txt"
+    output.write_text("keep me")
+    before = _snapshot(str(tmp_path))
+    _expect_user_error([command, "apply", folder, "--input", image, "--output", str(output)],
+                       "exists and is not a folder", capsys)
+    assert _snapshot(str(tmp_path)) == before
+
+
+@pytest.fixture
+def nan_folder(tmp_path):
+    """A folder of one good PNG and one float32 TIFF holding a NaN."""
+    import cv2
+
+    folder = tmp_path / "nan"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "good.png"), np.full((40, 40, 3), 128, np.uint8))
+    pixels = np.full((40, 40, 3), 0.5, np.float32)
+    pixels[7, 9, 1] = np.nan
+    assert cv2.imwrite(str(folder / "nan.tiff"), pixels)
+    return str(folder)
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--data", "folder:FOLDER", "--epochs", "1", *TINY],
+    ["super-resolve", "train", "--data", "folder:FOLDER", "--scale", "2", "--patch-size", "8",
+     "--blocks", "1", "--filters", "4", "--batch-size", "2", "--steps", "1", "--epochs", "1"],
+    ["translate", "train", "--data", "folder:FOLDER,FOLDER", "--crop-size", "32",
+     "--ngf", "4", "--ndf", "4", "--blocks", "1", "--epochs", "1", "--decay-epochs", "0",
+     "--steps", "1"],
+])
+def test_training_refuses_float_images_holding_nan(argv, nan_folder, tmp_path, capsys):
+    out = str(tmp_path / "never")
+    argv = [arg.replace("FOLDER", nan_folder) for arg in argv]
+    _expect_user_error([*argv, "--out", out], "nan.tiff holds nan or infinite", capsys)
+    assert not os.path.exists(out)
+
+
+@pytest.mark.parametrize("command,kind,networks", [
+    ("super-resolve", "super_resolution", ("generator.keras",)),
+    ("translate", "translation", ("generator_ab.keras", "generator_ba.keras")),
+])
+def test_apply_refuses_float_images_holding_nan(command, kind, networks, nan_folder, tmp_path,
+                                                 capsys):
+    folder = _handmade_run(str(tmp_path / "run"), {"kind": kind, "scale": 2, "channels": 3},
+                           networks)
+    output = str(tmp_path / "out")
+    _expect_user_error([command, "apply", folder, "--input", os.path.join(nan_folder, "nan.tiff"),
+                        "--output", output], "nan.tiff holds nan or infinite", capsys)
+    assert not os.path.exists(output)
+
+
+@pytest.mark.parametrize("module,action,options", [
+    ("super_resolution", "train", {"learning_rate": 0}),
+    ("super_resolution", "train", {"blocks": 0}),
+    ("translation", "train", {"cycle_weight": float("inf")}),
+    ("generation", "train", {"seed": -1}),
+    ("adversarial", "train_classifier", {"learning_rate": float("nan")}),
+])
+def test_the_python_api_checks_numbers_like_the_cli(module, action, options, tmp_path):
+    import importlib
+
+    from gan_apps.errors import UserInputError
+
+    out = str(tmp_path / "never")
+    train = getattr(importlib.import_module(f"gan_apps.pipelines.{module}"), action)
+    with pytest.raises(UserInputError, match="--"):
+        train(out=out, **options)
+    assert not os.path.exists(out)

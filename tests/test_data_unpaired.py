@@ -99,7 +99,7 @@ def test_folder_bad_input_is_one_clear_error(tmp_path, case, message):
 @pytest.mark.parametrize("source", ["photos", "folder:onlyone", "tfds:mnist", "tfds:cycle_gan/", 3])
 def test_bad_source_strings(source):
     with pytest.raises(UserInputError):
-        unpaired.parse(source)
+        unpaired.check_source(source)
 
 
 def test_load_size_below_crop_is_refused():

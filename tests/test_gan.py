@@ -161,7 +161,7 @@ def test_a_step_skipped_by_loss_scaling_adds_nothing_to_the_gradient_norm():
     import keras
     import numpy as np
 
-    from gan_apps.gan import record_gradient_norm
+    from gan_apps.training import record_gradient_norm
 
     variable = keras.Variable(np.zeros(2, "float32"))
     scaled = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1), initial_scale=4.0)

@@ -1,4 +1,4 @@
-"""Tests for gan_apps.layers.SpectralNormalization against numpy SVDs and closed forms."""
+"""Tests for gan_apps.layers.spectral.SpectralNormalization against numpy SVDs and closed forms."""
 
 import json
 import subprocess
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_apps.layers import SpectralNormalization
+from gan_apps.layers.spectral import SpectralNormalization
 
 
 def _numpy_matrix(layer, kernel):
@@ -258,7 +258,7 @@ DISTRIBUTED_SCRIPT = textwrap.dedent(
     two = [tf.config.LogicalDeviceConfiguration()] * 2
     tf.config.set_logical_device_configuration(cpus[0], two)
     import keras
-    from gan_apps.layers import SpectralNormalization
+    from gan_apps.layers.spectral import SpectralNormalization
 
     keras.utils.set_random_seed(0)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

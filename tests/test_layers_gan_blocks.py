@@ -1,17 +1,17 @@
-"""Tests for the ProGAN and BigGAN layers of gan_apps.layers against numpy."""
+"""Tests for the ProGAN and BigGAN layers (gan_apps.layers.progressive, gan_apps.layers.biggan)
+against numpy."""
 
 import keras
 import numpy as np
 import pytest
 
-from gan_apps.layers import (
-    ConditionalBatchNormalization,
+from gan_apps.layers.biggan import ConditionalBatchNormalization, SelfAttention
+from gan_apps.layers.progressive import (
     EqualizedConv2D,
     EqualizedDense,
     FadeIn,
     MinibatchStdDev,
     PixelNormalization,
-    SelfAttention,
     StageSelect,
     he_scale,
 )

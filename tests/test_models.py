@@ -6,7 +6,7 @@ import pytest
 
 from gan_apps import penalties
 from gan_apps.errors import UserInputError
-from gan_apps.layers import SpectralNormalization
+from gan_apps.layers.spectral import SpectralNormalization
 from gan_apps.models.dcgan import dcgan_discriminator, dcgan_generator
 from gan_apps.models.presets import PRESETS, build_gan
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gan_apps.errors import UserInputError
-from gan_apps.layers import SpectralNormalization
+from gan_apps.layers.spectral import SpectralNormalization
 from gan_apps.models.resnet import GlobalSumPooling2D, resnet_discriminator, resnet_generator
 
 WIDTH = 8

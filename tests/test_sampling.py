@@ -52,3 +52,21 @@ def test_bad_specs_are_rejected():
             sampling.check_spec(spec)
     assert sampling.class_input(sampling.unconditional_spec(4)) is None
     assert sampling.class_input(SPEC) == 1
+
+
+def test_tensor_truncation_runs_in_a_tf_function_and_treats_nonpositive_as_none():
+    import tensorflow as tf
+
+    @tf.function
+    def draw(shape, truncation):
+        return sampling.truncated_normal(tf.random.normal, shape, truncation)
+
+    tf.random.set_seed(0)
+    values = draw(tf.constant([1000, 4]), tf.constant(0.5)).numpy()
+    assert values.shape == (1000, 4) and np.abs(values).max() <= 0.5
+    assert np.var(values) == pytest.approx(0.0793, rel=0.15)
+    plain = draw(tf.constant([1000, 4]), tf.constant(0.0)).numpy()
+    assert np.abs(plain).max() > 2.0
+    assert sampling.truncated_normal(tf.random.normal, (3, 2)).shape == (3, 2)
+    with pytest.raises(ValueError):
+        sampling.truncated_normal(tf.random.normal, (2,), truncation=-1.0)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from gan_apps import cli, degradations
+from gan_apps.data import hr_images
 from gan_apps.evaluation.image_quality import psnr
 from gan_apps.images import write_png
 from gan_apps.models import srresnet
@@ -38,9 +39,9 @@ def _uint8(x):
 
 def test_short_pretraining_beats_bicubic_on_tiny_patches():
     keras.utils.set_random_seed(0)
-    images = sr.load_images("photos", split="train", channels=3)
+    images = hr_images.load_images("photos", split="train", channels=3)
     images = [item for item in images if item[0] in ("astronaut", "rocket", "motorcycle_left")]
-    lr, hr = next(sr.patch_batches(images, scale=2, patch_size=16, batch_size=256,
+    lr, hr = next(hr_images.patch_batches(images, scale=2, patch_size=16, batch_size=256,
                                    degradation="matlab_bicubic", seed=0))
     textured = np.argsort(hr.std(axis=(1, 2, 3)))[-32:]  # flat sky would make PSNR infinite
     lr, hr = lr[textured], hr[textured]
@@ -160,20 +161,20 @@ def test_dataset_pairs_are_cropped_aligned():
     rng = np.random.default_rng(0)
     hr = rng.integers(0, 256, size=(41, 44, 3), dtype=np.uint8)
     lr = hr[:40:4, ::4]  # a pair whose alignment is visible: LR pixel = top-left HR pixel
-    images = sr.usable_images([("x", hr, lr)], scale=4, patch_size=16, degradation="dataset")
-    lr_batch, hr_batch = next(sr.patch_batches(images, scale=4, patch_size=16, batch_size=8,
+    images = hr_images.usable_images([("x", hr, lr)], scale=4, patch_size=16, degradation="dataset")
+    lr_batch, hr_batch = next(hr_images.patch_batches(images, scale=4, patch_size=16, batch_size=8,
                                                degradation="dataset", seed=0))
     for lr_patch, hr_patch in zip(_uint8(lr_batch), _uint8(hr_batch)):
         # After a flip or rotation the sampled HR pixel is a corner of each 4x4 block.
         assert any(np.array_equal(lr_patch, hr_patch[a::4, b::4]) for a in (0, 3) for b in (0, 3))
     with pytest.raises(Exception, match="shrunk x4"):
-        sr.usable_images([("x", hr, lr[:5])], scale=4, patch_size=16, degradation="dataset")
+        hr_images.usable_images([("x", hr, lr[:5])], scale=4, patch_size=16, degradation="dataset")
 
 
 def test_tfds_div2k_mock(tmp_path):
     tfds = pytest.importorskip("tensorflow_datasets")
     with tfds.testing.mock_data(num_examples=2):
-        images = sr.load_images("tfds:div2k/bicubic_x2", split="train", channels=3)
+        images = hr_images.load_images("tfds:div2k/bicubic_x2", split="train", channels=3)
         assert len(images) == 2 and images[0][2] is not None
         assert images[0][1].dtype == np.uint8 and images[0][1].shape[-1] == 3
         out = sr.train(scale=2, data="tfds:div2k/bicubic_x2", out=str(tmp_path / "div2k"),

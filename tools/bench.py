@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from gan_apps import data as data_lib  # noqa: E402
+from gan_apps.images import from_uint8  # noqa: E402
 from gan_apps.evaluation.modes import mixture_mode_stats  # noqa: E402
 from gan_apps.models.presets import PRESETS, build_gan  # noqa: E402
 
@@ -194,7 +195,7 @@ def _speed_pipeline(name, jit, spe):
     hr = rng.integers(0, 256, (SPEED_POOL, c["patch_size"], c["patch_size"], 3), dtype=np.uint8)
     degrade = degradations.get(degradations.DEFAULT_DEGRADATION)
     lr = np.stack([degrade(patch, c["scale"]) for patch in hr])
-    pairs = (lr.astype(np.float32) / 127.5 - 1.0, hr.astype(np.float32) / 127.5 - 1.0)
+    pairs = (from_uint8(lr), from_uint8(hr))
     return model, _in_memory_batches(pairs, c["batch_size"]), c["batch_size"]
 
 
@@ -383,7 +384,7 @@ def digits(args):
     started = time.time()
     for name in names:
         results, rates, reached = [], [], []
-        labelled = getattr(get_preset(name), "needs_labels", False)
+        labelled = get_preset(name).needs_labels
         for seed in seeds:
             keras.utils.set_random_seed(seed)
             gan = build_model(name, resolution=32, channels=1, width=args.width, seed=seed,

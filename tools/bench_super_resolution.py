@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 
 from bench import machine, write_block  # noqa: E402
 from gan_apps import degradations  # noqa: E402
-from gan_apps.data import photos  # noqa: E402
+from gan_apps.data import hr_images, photos  # noqa: E402
 from gan_apps.evaluation.image_quality import psnr  # noqa: E402
 from gan_apps.pipelines import super_resolution as sr  # noqa: E402
 
@@ -78,7 +78,7 @@ def bench_scale(scale, steps, args, test_images):
         "Lanczos-3": sr.baseline_upscalers(scale)["lanczos3"],
     }
     for name, folder in runs.items():
-        _, generator = sr._load_run(folder)
+        _, generator = sr.load_run(folder)
         upscalers[name] = _timed_upscaler(
             lambda lr, g=generator: sr.super_resolve(g, lr, scale), seconds[name])
     results = sr.evaluate_images(upscalers, test_images, scale=scale, degradation="matlab_bicubic")
@@ -114,7 +114,7 @@ def main(argv=None):
     started = time.time()
     sanity = {s: everyday_bicubic(s) for s in (2, 3, 4)}
     print("bicubic on the seven everyday photos:", sanity, flush=True)
-    test_images = sr.load_images("photos", split="test", channels=3)
+    test_images = hr_images.load_images("photos", split="test", channels=3)
     rows = []
     for scale in (int(s) for s in args.scales.split(",")):
         rows += bench_scale(scale, steps[scale], args, test_images)

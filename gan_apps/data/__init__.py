@@ -1,7 +1,8 @@
 """tf.data sources of the toolkit: embedded digits, 2-D mixtures, TFDS and image folders.
 
 A source is a string: ``digits``, ``photos``, ``ring8``, ``grid25``, ``tfds:NAME[/CONFIG]``
-or ``folder:PATH``. ``photos`` yields non-overlapping patches of the embedded photographs
+or ``folder:PATH``, parsed once into a :class:`~gan_apps.data.sources.Source` (every
+function here takes either). ``photos`` yields non-overlapping patches of the embedded photographs
 (see :mod:`gan_apps.data.photos`; pipelines that want whole photos use that module).
 Images come out float32 NHWC in [-1, 1]; mixtures as float32 points [N, 2].
 """
@@ -15,9 +16,11 @@ import tensorflow as tf
 
 from gan_apps.data import embedded, folder, mixtures, photos, tfds_source
 from gan_apps.data.mixtures import MIXTURES, Mixture
+from gan_apps.data.sources import Source, as_source, parse_source
 from gan_apps.errors import UserInputError
 
-__all__ = ["MIXTURES", "Mixture", "SourceInfo", "load_arrays", "load_dataset", "source_info"]
+__all__ = ["MIXTURES", "Mixture", "Source", "SourceInfo", "image_source", "load_arrays",
+           "load_dataset", "parse_source", "source_info"]
 
 SOURCE_FORMS = "digits, photos, ring8, grid25, tfds:NAME[/CONFIG], folder:PATH"
 MIN_RESOLUTION = 8
@@ -38,24 +41,15 @@ class SourceInfo:
     name: str
 
 
-def _parse(source):
-    """Split a source string into (kind, argument)."""
-    if not isinstance(source, str):
-        raise UserInputError(f"a data source is a string ({SOURCE_FORMS}), got {source!r}")
-    if source == "digits":
-        return "digits", None
-    if source == "photos":
-        return "photos", None
-    if source in MIXTURES:
-        return "points", source
-    for prefix in ("tfds", "folder"):
-        if source.startswith(prefix + ":"):
-            argument = source[len(prefix) + 1 :]
-            if not argument:
-                form = "tfds:NAME[/CONFIG]" if prefix == "tfds" else "folder:PATH"
-                raise UserInputError(f"{source!r} lacks its argument; pass {form}")
-            return prefix, argument
-    raise UserInputError(f"unknown data source {source!r}; pass one of: {SOURCE_FORMS}")
+def image_source(source):
+    """The :class:`Source` of ``source`` (text or Source) if :func:`load_dataset` reads it.
+
+    ``photos:tone`` parses (it is translation's pair) but is no source of single images.
+    """
+    parsed = as_source(source, forms=SOURCE_FORMS)
+    if parsed.kind == "tone":
+        raise UserInputError(f"unknown data source {parsed.text!r}; pass one of: {SOURCE_FORMS}")
+    return parsed
 
 
 def _is_int(value):
@@ -79,22 +73,24 @@ def _check_options(kind, resolution, channels, num_examples, seed):
 
 
 def source_info(source, *, channels=None, data_dir=None):
-    """Describe ``source`` without decoding its data (TFDS reads only its static metadata)."""
-    kind, argument = _parse(source)
+    """Describe ``source`` (text or :class:`Source`) without decoding its data (TFDS reads
+    only its static metadata)."""
+    source = image_source(source)
+    kind, text = source.kind, source.text
     if channels is not None and kind != "points" and channels not in (1, 3):
         raise UserInputError(f"channels must be 1 or 3, got {channels!r}; pass --channels 1 or 3")
     if kind == "points":
-        return SourceInfo("points", None, None, source)
+        return SourceInfo("points", None, None, text)
     if kind == "digits":
         channels = channels or embedded.DIGITS_CHANNELS
-        return SourceInfo("image", channels, embedded.DIGITS_CLASSES, source)
+        return SourceInfo("image", channels, embedded.DIGITS_CLASSES, text)
     if kind == "photos":
-        return SourceInfo("image", channels or photos.PHOTOS_CHANNELS, None, source)
+        return SourceInfo("image", channels or photos.PHOTOS_CHANNELS, None, text)
     if kind == "tfds":
-        default, num_classes, _ = tfds_source.describe(argument, data_dir)
-        return SourceInfo("image", channels or default, num_classes, source)
-    folder.check_folder(argument)
-    return SourceInfo("image", channels or folder.DEFAULT_CHANNELS, None, source)
+        default, num_classes, _ = tfds_source.describe(source.tfds_name, data_dir)
+        return SourceInfo("image", channels or default, num_classes, text)
+    folder.check_folder(source.folder)
+    return SourceInfo("image", channels or folder.DEFAULT_CHANNELS, None, text)
 
 
 def _no_labels(source):
@@ -112,10 +108,11 @@ def load_arrays(source, *, resolution=32, channels=None, split="train", data_dir
         (images float32 [N, H, W, C] in [-1, 1] or points float32 [N, 2],
          labels int32 [N] or None).
     """
-    kind, argument = _parse(source)
+    source = image_source(source)
+    kind = source.kind
     _check_options(kind, resolution, channels, num_examples, seed)
     if kind == "points":
-        points = mixtures.load_points(argument, split=split, num_examples=num_examples, seed=seed)
+        points = mixtures.load_points(source.name, split=split, num_examples=num_examples, seed=seed)
         return points, None
     if kind == "digits":
         return embedded.load_digits(
@@ -130,18 +127,18 @@ def load_arrays(source, *, resolution=32, channels=None, split="train", data_dir
         return images, None
     if kind == "folder":
         images = folder.load_folder(
-            argument, resolution=resolution, channels=channels or folder.DEFAULT_CHANNELS,
+            source.folder, resolution=resolution, channels=channels or folder.DEFAULT_CHANNELS,
             split=split, num_examples=num_examples,
         )
         return images, None
-    default_channels, _, has_label = tfds_source.describe(argument, data_dir)
+    default_channels, _, has_label = tfds_source.describe(source.tfds_name, data_dir)
     dataset, _ = tfds_source.load_decoded(
-        argument, resolution=resolution, channels=channels or default_channels, split=split,
+        source.tfds_name, resolution=resolution, channels=channels or default_channels, split=split,
         data_dir=data_dir, num_examples=num_examples, with_labels=has_label,
     )
     parts = list(dataset.batch(256).as_numpy_iterator())
     if not parts:
-        raise UserInputError(f"split {split!r} of {source!r} is empty; pass another split")
+        raise UserInputError(f"split {split!r} of {source.text!r} is empty; pass another split")
     if has_label:
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     return np.concatenate(parts), None
@@ -157,7 +154,8 @@ def load_dataset(source, *, resolution=32, channels=None, batch_size=64, split="
     (``drop_remainder=True``, which XLA and ``tf.distribute`` want); with ``shuffle`` the order
     is seeded by ``seed`` and reshuffled on each pass.
     """
-    kind, argument = _parse(source)
+    source = image_source(source)
+    kind = source.kind
     _check_options(kind, resolution, channels, num_examples, seed)
     if not _is_int(batch_size) or batch_size < 1:
         raise UserInputError(f"the batch size must be an integer >= 1, got {batch_size!r}; "
@@ -165,7 +163,7 @@ def load_dataset(source, *, resolution=32, channels=None, batch_size=64, split="
     if kind == "tfds":
         info = source_info(source, channels=channels, data_dir=data_dir)
         dataset, count = tfds_source.load_decoded(
-            argument, resolution=resolution, channels=info.channels, split=split,
+            source.tfds_name, resolution=resolution, channels=info.channels, split=split,
             data_dir=data_dir, num_examples=num_examples, with_labels=with_labels,
         )
         example_bytes = resolution * resolution * info.channels * 4
@@ -173,7 +171,7 @@ def load_dataset(source, *, resolution=32, channels=None, batch_size=64, split="
             dataset = dataset.cache()
     else:
         if with_labels and kind != "digits":
-            raise _no_labels(source)
+            raise _no_labels(source.text)
         images, labels = load_arrays(
             source, resolution=resolution, channels=channels, split=split,
             data_dir=data_dir, num_examples=num_examples, seed=seed,
@@ -183,7 +181,7 @@ def load_dataset(source, *, resolution=32, channels=None, batch_size=64, split="
         count, example_bytes = len(images), images[0].nbytes
     if count is not None and count < batch_size:
         raise UserInputError(
-            f"{source!r} ({split} split) has {count} examples, fewer than the batch size "
+            f"{source.text!r} ({split} split) has {count} examples, fewer than the batch size "
             f"{batch_size}, so it gives no full batch; pass a smaller --batch-size"
         )
     if shuffle:

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from gan_apps.errors import UserInputError
+from gan_apps.images import from_unit_range
 
 DIGITS_SPLITS = ("train", "test", "all")
 DIGITS_CLASSES = 10
@@ -55,7 +56,7 @@ def load_digits(*, resolution=32, channels=DIGITS_CHANNELS, split="train",
     """
     images, labels, _ = _digits_raw()
     index = digits_split_indices(split)[:num_examples]
-    scaled = images[index].astype(np.float32) / 16.0 * 2.0 - 1.0
+    scaled = from_unit_range(images[index].astype(np.float32) / 16.0)
     if resolution != scaled.shape[1]:
         # Every request enlarges (resolution >= 8); cubic keeps strokes smooth, and its
         # overshoot past the original range is clipped away.

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from gan_apps.errors import UserInputError
+from gan_apps.images import from_unit_range
 
 FOLDER_SPLITS = ("train", "all")
 DEFAULT_CHANNELS = 3
@@ -32,16 +33,28 @@ def check_folder(path):
 
 
 def list_files(path):
-    """Every file under ``path``, recursively, in a sorted (deterministic) order."""
+    """Every regular file under ``path``, recursively, in a sorted (deterministic) order.
+
+    Named pipes, sockets and device files are left out (reading a pipe nobody writes to
+    would block forever), and so are links to them; links to regular files count. Every
+    loader of image folders (folder:, unpaired domains, super-resolution inputs) lists
+    its files here.
+    """
     files = []
     for root, dirs, names in os.walk(path):
         dirs.sort()
-        files.extend(os.path.join(root, name) for name in sorted(names))
+        files.extend(file for file in (os.path.join(root, name) for name in sorted(names))
+                     if os.path.isfile(file))
     return files
 
 
 def decode_image(path):
-    """Read one image file as float32 [H, W, 1 or 3] RGB/gray in [0, 1]; None if undecodable."""
+    """Read one image file as float32 [H, W, 1 or 3] RGB/gray in [0, 1]; None if undecodable.
+
+    A float image (TIFF, EXR, ...) holding NaN or Inf raises a UserInputError naming the
+    file: clipping would hide it (Inf becomes 1) or pass it on (NaN), and it would reach
+    training as a loss divergence. Every image loader decodes here.
+    """
     try:
         # imdecode on the bytes also works for non-ASCII paths, where imread fails on Windows.
         raw = cv2.imdecode(np.fromfile(path, dtype=np.uint8), _READ_FLAGS)
@@ -53,6 +66,10 @@ def decode_image(path):
         image = raw.astype(np.float32) / np.iinfo(raw.dtype).max
     else:
         image = raw.astype(np.float32)
+        if not np.isfinite(image).all():
+            raise UserInputError(
+                f"{path} holds NaN or infinite pixel values; fix or remove that image"
+            )
     image = np.clip(image, 0.0, 1.0)
     if image.ndim == 2:
         image = image[..., None]
@@ -129,4 +146,4 @@ def load_folder(path, *, resolution=32, channels=DEFAULT_CHANNELS, split="train"
             f"decode (first: {os.path.relpath(skipped[0], path)})",
             stacklevel=3,
         )
-    return np.stack(images).astype(np.float32) * 2.0 - 1.0
+    return from_unit_range(np.stack(images).astype(np.float32))

@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 from gan_apps.errors import UserInputError
+from gan_apps.images import from_uint8
 
 PHOTO_SPLITS = ("train", "test", "all")
 # Held out of every training set: three of the everyday photos, different in content
@@ -108,4 +109,4 @@ def photo_patches(split="train", *, resolution=64, channels=PHOTOS_CHANNELS, num
             f"the photos are smaller than {resolution} px; pass a smaller --resolution"
         )
     patches = np.stack(patches[:num_examples]).astype(np.float32)
-    return patches / 127.5 - 1.0
+    return from_uint8(patches)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from gan_apps.errors import UserInputError
+from gan_apps.images import from_unit_range
 
 CATALOG = "https://www.tensorflow.org/datasets/catalog/overview"
 
@@ -20,7 +21,10 @@ def _first_line(error):
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
-def _builder(name, data_dir):
+def dataset_builder(name, data_dir):
+    """The TFDS builder of ``name`` ("NAME" or "NAME/CONFIG") under ``data_dir``; an unknown
+    name or config is a :class:`UserInputError` that points to the catalog. Building it
+    reads no examples, so it also serves to check a name before loading."""
     tfds = _tfds()
     try:
         return tfds.builder(name, data_dir=data_dir)
@@ -47,7 +51,7 @@ def describe(name, data_dir=None):
     Returns:
         (default channels, number of classes or None, whether it has a ``label`` feature).
     """
-    features = _builder(name, data_dir).info.features
+    features = dataset_builder(name, data_dir).info.features
     if "image" not in features:
         raise UserInputError(
             f"TFDS dataset {name!r} has no 'image' feature (it has {sorted(features.keys())}); "
@@ -78,7 +82,7 @@ def decode(image, resolution, channels):
     image = image[top : top + side, left : left + side]
     # Bilinear with antialias=True is exact at equal size and a proper low-pass when shrinking.
     image = tf.image.resize(image, (resolution, resolution), method="bilinear", antialias=True)
-    image = tf.clip_by_value(image, 0.0, 1.0) * 2.0 - 1.0
+    image = from_unit_range(tf.clip_by_value(image, 0.0, 1.0))
     return tf.ensure_shape(image, (resolution, resolution, channels))
 
 

@@ -28,6 +28,8 @@ import numpy as np
 import tensorflow as tf
 
 from gan_apps.data import folder, photos, tfds_source
+from gan_apps.images import from_uint8, from_unit_range, to_uint8
+from gan_apps.data.sources import as_source
 from gan_apps.errors import UserInputError
 
 SOURCE_FORMS = "photos:tone, folder:DIR_A,DIR_B, tfds:cycle_gan/NAME"
@@ -62,28 +64,23 @@ class DomainPair:
     channels: int
 
 
-def parse(source):
-    """Split a source string into (kind, argument); raise UserInputError for unknown forms."""
-    if not isinstance(source, str):
-        raise UserInputError(f"an unpaired source is a string ({SOURCE_FORMS}), got {source!r}")
-    if source == "photos:tone":
-        return "tone", None
-    if source.startswith("folder:"):
-        parts = source[len("folder:"):].split(",")
-        if len(parts) != 2 or not all(parts):
-            raise UserInputError(
-                f"{source!r} needs two folders; pass folder:DIR_A,DIR_B (comma, no space)"
-            )
-        return "folder", tuple(parts)
-    if source.startswith("tfds:"):
-        name = source[len("tfds:"):]
-        if not name.startswith("cycle_gan/") or name == "cycle_gan/":
-            raise UserInputError(
-                f"{source!r} is not an unpaired TFDS set; pass tfds:cycle_gan/NAME "
-                "(e.g. tfds:cycle_gan/horse2zebra)"
-            )
-        return "tfds", name
-    raise UserInputError(f"unknown unpaired data source {source!r}; pass one of: {SOURCE_FORMS}")
+def check_source(source):
+    """The :class:`~gan_apps.data.sources.Source` of an unpaired ``source`` (text or Source);
+    a UserInputError for any other form."""
+    parsed = as_source(source, what="unpaired data source", forms=SOURCE_FORMS)
+    text = parsed.text
+    if parsed.kind == "folder" and (len(parsed.paths) != 2 or not all(parsed.paths)):
+        raise UserInputError(
+            f"{text!r} needs two folders; pass folder:DIR_A,DIR_B (comma, no space)"
+        )
+    if parsed.kind == "tfds" and (parsed.name != "cycle_gan" or not parsed.config):
+        raise UserInputError(
+            f"{text!r} is not an unpaired TFDS set; pass tfds:cycle_gan/NAME "
+            "(e.g. tfds:cycle_gan/horse2zebra)"
+        )
+    if parsed.kind not in ("tone", "folder", "tfds"):
+        raise UserInputError(f"unknown unpaired data source {text!r}; pass one of: {SOURCE_FORMS}")
+    return parsed
 
 
 def default_load_size(crop_size):
@@ -123,19 +120,15 @@ def _photo_patches(names, size, stride):
     return np.stack(patches)
 
 
-def _to_float(images_uint8):
-    return np.asarray(images_uint8, np.float32) / 127.5 - 1.0
-
-
 def _tone_pair(split, size):
     if split == "train":
         # Half-overlapping patches double the examples of the small photo set.
         a = _photo_patches(TONE_PHOTOS_A, size, size // 2)
         b = tone_map(_photo_patches(TONE_PHOTOS_B, size, size // 2))
-        return DomainPair(_to_float(a), _to_float(b), None, 3)
+        return DomainPair(from_uint8(a), from_uint8(b), None, 3)
     a = _photo_patches(photos.photo_names("test"), size, size)
     known = tone_map(a)
-    return DomainPair(_to_float(a), _to_float(known), _to_float(known), 3)
+    return DomainPair(from_uint8(a), from_uint8(known), from_uint8(known), 3)
 
 
 def _decode_domain(path, label):
@@ -179,8 +172,8 @@ def _folder_pair(paths, split, size, crop_size, channels):
                     f"{file} in domain {label} is {image.shape[1]}x{image.shape[0]} px, smaller "
                     f"than the crop size {crop_size}; pass a smaller --crop-size or remove it"
                 )
-        domains.append(np.stack([folder.square_resize(image, size, channels) for _, image in images])
-                       * 2.0 - 1.0)
+        domains.append(from_unit_range(
+            np.stack([folder.square_resize(image, size, channels) for _, image in images])))
     return DomainPair(domains[0].astype(np.float32), domains[1].astype(np.float32), None, channels)
 
 
@@ -206,7 +199,7 @@ def load_pair(source, *, split="train", crop_size=256, load_size=None, channels=
     Returns:
         A :class:`DomainPair`.
     """
-    kind, argument = parse(source)
+    source = check_source(source)
     if split not in TFDS_SPLITS:
         raise UserInputError(f"unpaired data has splits 'train' and 'test', not {split!r}")
     if channels is not None and channels not in (1, 3):
@@ -218,18 +211,18 @@ def load_pair(source, *, split="train", crop_size=256, load_size=None, channels=
             "pass --load-size at least --crop-size"
         )
     size = load_size if split == "train" else crop_size
-    if kind == "tone":
+    if source.kind == "tone":
         if channels == 1:
             raise UserInputError("photos:tone is a colour mapping; drop --channels 1")
         return _tone_pair(split, size)
-    if kind == "folder":
-        return _folder_pair(argument, split, size, crop_size, channels)
-    return _tfds_pair(argument, split, size, channels, data_dir)
+    if source.kind == "folder":
+        return _folder_pair(source.paths, split, size, crop_size, channels)
+    return _tfds_pair(source.tfds_name, split, size, channels, data_dir)
 
 
 def has_test_split(source):
     """Whether ``source`` holds test images apart from its training images."""
-    return parse(source)[0] != "folder"
+    return check_source(source).kind != "folder"
 
 
 def _jitter(image, crop_size, channels, seed):
@@ -278,14 +271,14 @@ def training_dataset(pair, *, crop_size, batch_size, seed=0, initial_epoch=0, ep
     positions = np.concatenate([e * steps * batch_size + np.arange(steps * batch_size)
                                 for e in epoch_list])
     # uint8 tables: a quarter of the memory of float32 (cycle_gan sets hold ~1,000 images).
-    table_a = tf.constant(_quantize(pair.a))
-    table_b = tf.constant(_quantize(pair.b))
+    table_a = tf.constant(to_uint8(pair.a))
+    table_b = tf.constant(to_uint8(pair.b))
     channels = pair.channels
 
     def pick(position, index_a, index_b):
         keys = tf.random.experimental.stateless_split(tf.stack([tf.cast(seed, tf.int64), position]), 2)
-        a = _jitter(_unquantize(tf.gather(table_a, index_a)), crop_size, channels, keys[0])
-        b = _jitter(_unquantize(tf.gather(table_b, index_b)), crop_size, channels, keys[1])
+        a = _jitter(from_uint8(tf.gather(table_a, index_a)), crop_size, channels, keys[0])
+        b = _jitter(from_uint8(tf.gather(table_b, index_b)), crop_size, channels, keys[1])
         return a, b
 
     dataset = tf.data.Dataset.from_tensor_slices(
@@ -293,11 +286,3 @@ def training_dataset(pair, *, crop_size, batch_size, seed=0, initial_epoch=0, ep
     )
     return (dataset.map(pick, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             .batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
-
-
-def _quantize(images):
-    return np.clip(np.round((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
-def _unquantize(images):
-    return tf.cast(images, tf.float32) / 127.5 - 1.0
