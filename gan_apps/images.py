@@ -17,12 +17,12 @@ values of the ``(x + 1) * 127.5`` and ``v / 127.5 - 1`` forms used before.
 from __future__ import annotations
 
 import math
-import os
 import sys
-import tempfile
 
 import cv2
 import numpy as np
+
+from gan_apps.files import replace_file
 
 
 def _is_tensor(x):
@@ -112,7 +112,7 @@ def scatter_image(points, reference=None, size=400, extent=None):
 
 
 def write_png(path, image):
-    """Write an RGB or grayscale uint8 image atomically (temp file, then rename)."""
+    """Write an RGB or grayscale uint8 image as PNG, atomically (:func:`gan_apps.files.replace_file`)."""
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[-1] == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
@@ -121,15 +121,4 @@ def write_png(path, image):
     ok, encoded = cv2.imencode(".png", image)
     if not ok:
         raise OSError(f"could not encode {path} as PNG")
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".png.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(encoded.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return replace_file(path, encoded.tobytes())

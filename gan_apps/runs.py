@@ -25,7 +25,7 @@ from typing import Any
 
 import keras
 
-from gan_apps import faults
+from gan_apps import faults, files
 from gan_apps.errors import UserInputError
 
 CONFIG = "config.json"
@@ -620,20 +620,8 @@ def trim_history(path, epoch):
 
 
 def write_text(path, *parts):
-    """Write text atomically (a temp file in the same folder, fsync, rename)."""
-    directory, name = os.path.split(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.tmp-")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.writelines(parts)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    """Write text atomically (:func:`gan_apps.files.replace_file`)."""
+    return files.replace_file(path, "".join(parts))
 
 
 def check_epochs(run_dir, done, epochs):

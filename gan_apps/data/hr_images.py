@@ -130,15 +130,7 @@ def _load_tfds(name, split, channels, data_dir, max_images):
     import tensorflow_datasets as tfds
 
     tfds_source.dataset_builder(name, data_dir)
-    try:
-        dataset = tfds.load(name, split=split, data_dir=data_dir, download=False,
-                            shuffle_files=False)
-    except (AssertionError, FileNotFoundError, tf.errors.NotFoundError):
-        where = data_dir or "the default TFDS folder (~/tensorflow_datasets)"
-        raise UserInputError(
-            f"TFDS dataset {name!r} is not prepared in {where}; prepare it on a machine with "
-            f"network access (`tfds build {name} --data_dir DIR`) and pass --data-dir DIR"
-        ) from None
+    dataset = tfds_source.load_split(name, split, data_dir)
     if max_images is not None:
         dataset = dataset.take(max_images)
     return [

@@ -93,14 +93,32 @@ def load_decoded(name, *, resolution, channels, split, data_dir=None, num_exampl
     Returns:
         (tf.data.Dataset, number of examples or None where TFDS does not know it).
     """
-    tfds = _tfds()
     _, _, has_label = describe(name, data_dir)
     if with_labels and not has_label:
         raise UserInputError(
             f"TFDS dataset {name!r} has no 'label' feature; train an unconditional model on it"
         )
+    dataset = load_split(name, split, data_dir)
+    if num_examples is not None:
+        dataset = dataset.take(num_examples)
+
+    def convert(example):
+        image = decode(example["image"], resolution, channels)
+        if with_labels:
+            return image, tf.cast(example["label"], tf.int32)
+        return image
+
+    dataset = dataset.map(convert, num_parallel_calls=tf.data.AUTOTUNE)
+    count = int(dataset.cardinality())
+    return dataset, (count if count >= 0 else None)
+
+
+def load_split(name, split, data_dir=None):
+    """``tfds.load`` of a prepared dataset's split (never downloading), its failures as one
+    line that names the fix: an unknown name, a set not prepared in ``data_dir``, a bad split."""
+    tfds = _tfds()
     try:
-        dataset = tfds.load(
+        return tfds.load(
             name, split=split, data_dir=data_dir, download=False, shuffle_files=False
         )
     except tfds.core.DatasetNotFoundError:
@@ -119,15 +137,3 @@ def load_decoded(name, *, resolution, channels, split, data_dir=None, num_exampl
             f"TFDS cannot load split {split!r} of {name!r} ({_first_line(error)}); "
             "pass a split the dataset has, e.g. 'train' or 'test'"
         ) from None
-    if num_examples is not None:
-        dataset = dataset.take(num_examples)
-
-    def convert(example):
-        image = decode(example["image"], resolution, channels)
-        if with_labels:
-            return image, tf.cast(example["label"], tf.int32)
-        return image
-
-    dataset = dataset.map(convert, num_parallel_calls=tf.data.AUTOTUNE)
-    count = int(dataset.cardinality())
-    return dataset, (count if count >= 0 else None)
