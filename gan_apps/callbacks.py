@@ -188,21 +188,32 @@ class PeriodicEvaluation(keras.callbacks.Callback):
     """Evaluate the generator every ``every`` epochs, add the numbers to the epoch logs
     (so CSVLogger and TensorBoard record them), warn on collapse, keep the best generator.
 
+    Epochs without an evaluation add nothing to the logs, so the progress bar shows only the
+    losses there (no ``fid: nan``); CSVLogger takes its columns from the first epoch of a fit
+    (always evaluated) and writes ``NA`` in the metric columns of the others, which
+    :mod:`gan_apps.plots` reads as missing.
+
+    The collapse warning (:meth:`collapsing`) waits for the generator to have had a chance:
+    see there.
+
     Args:
         evaluate_fn: ``generator -> dict`` of metric values.
         every: evaluate after every ``every``-th epoch (and after the first of each fit, so
-            the CSV columns exist from the start; other epochs log NaN).
+            the CSV columns exist from the start).
         monitor: metric that picks the best generator (for example ``"fid"``); None keeps none.
         mode: ``"min"`` or ``"max"`` for ``monitor``.
         best_path: where the best generator is saved (.keras, atomically); its score and
             epoch go to ``best_path`` with ``.json`` instead of ``.keras``, read back on
             resume so a resumed run only replaces the best with a better one.
-        collapse_ratio: warn when ``diversity_ratio`` falls below this.
+        collapse_ratio: warn when ``diversity_ratio`` falls below this (after the warm-up,
+            or at once when it had been above; :meth:`collapsing`).
+        warmup: the fraction of the run's epochs during which a generator that has not yet
+            been diverse is not warned about.
         generator_fn: ``() -> generator`` to evaluate (default: the model's ``generator``).
     """
 
     def __init__(self, evaluate_fn, every=1, monitor=None, mode="min", best_path=None,
-                 collapse_ratio=0.5, generator_fn=None):
+                 collapse_ratio=0.5, generator_fn=None, warmup=0.2):
         super().__init__()
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
@@ -213,8 +224,9 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         self.best_path = best_path
         self.collapse_ratio = collapse_ratio
         self.generator_fn = generator_fn
+        self.warmup = warmup
         self.best = None
-        self.keys = ()
+        self.most_diverse = None  # the highest diversity_ratio seen in this process
         self.first_epoch = None
         self.best_state_path = None
         if best_path is not None:
@@ -227,18 +239,39 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         if self.first_epoch is None:
             self.first_epoch = epoch
 
+    def collapsing(self, epoch, ratio):
+        """Whether a ``diversity_ratio`` of ``ratio`` after epoch ``epoch`` (0-based) is a
+        collapse worth a warning; records ``ratio`` as the most diverse so far if it is.
+
+        A generator starts from random weights that map every latent to nearly the same
+        image: its diversity ratio starts near 0 and rises as it learns (the healthy default
+        digits run measures 0.00 after epoch 1 and 0.84 after epoch 10, docs/benchmarks.md),
+        so a low ratio early is the starting point, not a collapse. Mode collapse is the
+        generator *losing* variety (Goodfellow 2016, NIPS tutorial Sec. 5.1.1), or never
+        gaining it. So this warns when the ratio is below ``collapse_ratio`` and either
+        - it was at or above ``collapse_ratio`` at an earlier evaluation (variety lost:
+          warned at once, whatever the epoch), or
+        - the warm-up is over: more than ``warmup`` of the run's epochs (``fit``'s
+          ``epochs``) are done (20 % by default: from epoch 13 of the default 60), and the
+          ratio never reached it.
+        """
+        lost = self.most_diverse is not None and self.most_diverse >= self.collapse_ratio
+        self.most_diverse = ratio if self.most_diverse is None else max(self.most_diverse, ratio)
+        if ratio >= self.collapse_ratio:
+            return False
+        epochs = (self.params or {}).get("epochs") or 0
+        return lost or epoch + 1 > math.ceil(self.warmup * epochs)
+
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         if (epoch + 1) % self.every and epoch != self.first_epoch:
-            logs.update({key: float("nan") for key in self.keys})
-            return
+            return  # nothing to show: no NaN placeholders in the bar (CSVLogger writes NA)
         generator = self.generator_fn() if self.generator_fn else self.model.generator
         results = {k: v for k, v in self.evaluate_fn(generator).items()
                    if isinstance(v, (int, float))}
-        self.keys = tuple(results)
         logs.update(results)
         ratio = results.get("diversity_ratio")
-        if ratio is not None and ratio < self.collapse_ratio:
+        if ratio is not None and self.collapsing(epoch, ratio):
             warnings.warn(
                 f"epoch {epoch + 1}: samples are {ratio:.2f}x as diverse as the data "
                 "(mean pairwise distance); the generator may be collapsing", stacklevel=1

@@ -10,7 +10,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from gan_apps import faults, runs, sampling
+from gan_apps import faults, files, runs, sampling
 from gan_apps.errors import UserInputError
 from gan_apps.images import to_uint8
 
@@ -183,6 +183,8 @@ def write_atomically(archive, export_dir):
         try:
             faults.point("export:write")
             archive.write_out(staging, verbose=False)
+            # mkdtemp's 0700 -> what mkdir would give (TensorFlow's files inside follow the umask).
+            files.apply_umask(staging, folder=True)
             faults.point("export:written")
             runs.swap_directory(staging, export_dir)
         finally:

@@ -6,12 +6,49 @@ in the same folder (``.NAME.tmp-XXXXXXXX``, a name :func:`gan_apps.runs.recover_
 recognises and removes after a kill), are flushed to disk, then renamed over ``path``.
 A rename within one filesystem is atomic (POSIX ``rename(2)``), so ``path`` holds either
 the old file or the new one.
+
+Files and folders made with :mod:`tempfile` are private (mode 0600 / 0700); what this
+toolkit leaves in a run folder gets the mode a plain ``open()`` or ``mkdir`` would give
+under the user's umask instead (:func:`umask_mode`), as TensorFlow's and Keras's own files
+(checkpoints, TensorBoard logs, CSV history, SavedModel contents) already do.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+
+
+def umask_mode(folder=False):
+    """The mode ``open(path, "w")`` (or ``os.mkdir`` when ``folder``) gives a new file under
+    the current umask: ``0o666 & ~umask`` (``0o777 & ~umask``).
+
+    The umask is read at every call (a program may change it between writes): from
+    ``/proc/self/status`` on Linux, else by setting it and restoring it at once (which for
+    an instant gives any file another thread creates the mode 0666)."""
+    return (0o777 if folder else 0o666) & ~_umask()
+
+
+def _umask():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def apply_umask(path, folder=None):
+    """Give ``path`` (made by :mod:`tempfile`, private) the mode :func:`umask_mode` says;
+    ``folder`` defaults to whether ``path`` is a folder. Returns ``path``."""
+    if folder is None:
+        folder = os.path.isdir(path)
+    os.chmod(path, umask_mode(folder))
+    return path
 
 
 def replace_file(path, data):
@@ -22,6 +59,7 @@ def replace_file(path, data):
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.tmp-")
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), umask_mode())  # mkstemp's 0600 -> what open() would give
             f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())

@@ -163,6 +163,7 @@ def save_model(model, path):
     os.close(fd)
     try:
         model.save(tmp)
+        files.apply_umask(tmp, folder=False)  # mkstemp's 0600 -> what open() would give
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

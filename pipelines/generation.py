@@ -234,9 +234,19 @@ def _evaluation_callbacks(config, info, out, generator_fn):
 EVALUATE_KEYS = ("data", "resolution", "channels", "data_dir", runs.LATENT_KEYS)
 
 
+# The real-data floor compares real examples of the other split with the reference set.
+FLOOR_SPLIT = {"test": "train", "train": "test"}
+
+
 def make_evaluator(config, info, *, names=None, samples=None, extractor="digits",
                    inception_weights=None, seed=0):
-    """``generator -> metrics dict`` comparing its samples with held-out real data."""
+    """``generator -> metrics dict`` comparing its samples with held-out real data.
+
+    The function also has ``real_data_floor()``: the same metrics, with the same extractor
+    and reference set, for as many real examples of the other split (the training split when
+    the reference is the test split) as there are samples; what a generator that reproduced
+    the data distribution would score, or None when the data has one split only.
+    """
     kind = info.kind
     names = report.parse_metrics(names, kind)
     samples = samples or EVAL_SAMPLES[kind]
@@ -261,7 +271,30 @@ def make_evaluator(config, info, *, names=None, samples=None, extractor="digits"
         fake = sampling.generate(generator, inputs)
         return report.evaluate(fake, real, names, seed=seed, **kwargs)
 
+    def real_data_floor():
+        return _real_data_floor(source, config, split, real, names, samples, seed, kwargs)
+
+    evaluate_fn.real_data_floor = real_data_floor
     return evaluate_fn
+
+
+def _real_data_floor(source, config, split, reference, names, samples, seed, kwargs):
+    """The metrics ``names`` of ``samples`` real examples of the split that is not
+    ``split`` (the reference's) against ``reference``: ``{"split", "examples", metric:
+    value, ...}``, or None when the source has one split only (an image folder). Cheap: the
+    extractor's features of real data, no generator."""
+    try:
+        held_out, _ = data_lib.load_arrays(
+            source, resolution=config["resolution"] or 32, channels=config["channels"],
+            split=FLOOR_SPLIT[split], data_dir=config["data_dir"], num_examples=samples,
+            seed=seed,
+        )
+    except UserInputError:
+        return None
+    kwargs = {k: v for k, v in kwargs.items() if k != "fake_labels"}
+    floor = report.evaluate(held_out, reference, names, seed=seed, **kwargs)
+    floor.pop("extractor", None)  # the same as the results'
+    return {"split": FLOOR_SPLIT[split], "examples": int(len(held_out)), **floor}
 
 
 def run_latent_spec(config):
@@ -328,7 +361,12 @@ def export(run_dir, *, output=None):
 
 def evaluate(run_dir, *, metrics=None, samples=None, extractor="digits",
              inception_weights=None, seed=0, use_best=False):
-    """Evaluate a finished run's generator; prints nothing, writes ``metrics.json``, returns the dict."""
+    """Evaluate a finished run's generator; prints nothing, writes ``metrics.json``, returns the dict.
+
+    The dict holds the metrics and, under ``floor``, the same metrics for real held-out data
+    (:func:`make_evaluator`'s ``real_data_floor``; None when the data has no second split),
+    which :func:`gan_apps.evaluation.report.format_table` prints beside each metric.
+    """
     config = runs.read_config(run_dir, kind=KIND, required=EVALUATE_KEYS)
     info = data_lib.source_info(config["data"], channels=config["channels"],
                                 data_dir=config["data_dir"])
@@ -340,6 +378,6 @@ def evaluate(run_dir, *, metrics=None, samples=None, extractor="digits",
                                  extractor=extractor, inception_weights=inception_weights,
                                  seed=seed)
     results = {"generator": name, "samples": samples or EVAL_SAMPLES[info.kind], "seed": seed,
-               **evaluate_fn(generator)}
+               **evaluate_fn(generator), "floor": evaluate_fn.real_data_floor()}
     runs.write_json(os.path.join(run_dir, "metrics.json"), results)
     return results

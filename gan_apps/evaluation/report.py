@@ -118,10 +118,59 @@ def _need_logits(logits, name):
 
 
 def format_table(results):
-    """Two aligned columns, one metric a line."""
-    width = max(len(k) for k in results)
+    """Two aligned columns, one metric a line.
+
+    When ``results`` has a ``floor`` key (``gan-apps evaluate``: the same metrics for real
+    held-out data against the same reference, None when there is none), each metric the
+    floor has is followed by ``(real-data floor X)``, and a line says what the floor is
+    measured on and a ``verdict:`` line ends the table (:func:`verdict`).
+    """
+    has_floor = "floor" in results
+    floor = results.get("floor") or {}
+    rows = {k: v for k, v in results.items() if k != "floor"}
+    width = max(len(k) for k in rows)
+    texts = {k: _text(v) for k, v in rows.items()}
+    value_width = max((len(texts[k]) for k in rows if _floored(k, rows, floor)), default=0)
     lines = []
-    for key, value in results.items():
-        text = f"{value:.4g}" if isinstance(value, float) else str(value)
+    for key, text in texts.items():
+        if _floored(key, rows, floor):
+            text = f"{text.ljust(value_width)}  (real-data floor {_text(floor[key])})"
         lines.append(f"{key.ljust(width)}  {text}")
+    if has_floor:
+        if floor:
+            lines.append(f"real-data floor: {floor.get('examples')} real examples of the "
+                         f"{floor.get('split')} split against the same reference")
+        lines.append(f"verdict: {verdict(rows, results['floor'])}")
     return "\n".join(lines)
+
+
+def _text(value):
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _floored(key, rows, floor):
+    return isinstance(rows.get(key), float) and isinstance(floor.get(key), float)
+
+
+def verdict(results, floor):
+    """One line on how far ``results`` are from the real-data ``floor`` (a dict, or None).
+
+    On 2-D mixtures the modes captured beside the real data's; FID (>= 0, 0 for identical
+    feature statistics) as a multiple of its floor; with neither, the first metric the floor
+    has, beside it.
+    """
+    if not floor:
+        return ("no real-data floor (the data has no held-out split); compare runs on the "
+                "same data with each other")
+    parts = []
+    if _floored("modes_captured", results, floor):
+        parts.append(f"{results['modes_captured']:g} modes captured (real data: "
+                     f"{floor['modes_captured']:g})")
+    if _floored("fid", results, floor) and floor["fid"] > 0:
+        parts.append(f"FID {results['fid'] / floor['fid']:.1f}x the real-data floor")
+    if parts:
+        return "; ".join(parts)
+    for key, value in results.items():
+        if _floored(key, results, floor):
+            return f"{key} {_text(value)} against a real-data floor of {_text(floor[key])}"
+    return "no metric with a real-data floor"
