@@ -218,14 +218,19 @@ def print_table(result, settings):
 
 
 def print_recovery(result, settings):
+    from gan_apps.pipelines import recovery
+
+    print(f"error: {result.get('units', recovery.ERROR_UNITS)} (mean ± standard error over "
+          f"the signals)")
     for name, (mean, stderr) in result["errors"].items():
-        print(f"{name}: per-pixel error {mean:.4f} ± {stderr:.4f}")
+        print(f"{name}: per-pixel MSE {mean:.4f} ± {stderr:.4f}")
     print(f"grid (truth, {result['lasso_basis']} Lasso, ours): {result['grid']}")
 
 
 def print_sweep(result, settings):
     from gan_apps.pipelines import recovery
 
+    print(f"error: {recovery.ERROR_UNITS} (mean ± standard error over the signals)")
     print(recovery.format_table(result["rows"]))
     print(f"wrote recovery_sweep.json, .md and .png to {result['out']}")
 
@@ -237,14 +242,47 @@ def print_super_resolution(result, settings):
         print(f"{name:10s} PSNR {result[name]['psnr']:.2f} dB  SSIM {result[name]['ssim']:.4f}")
 
 
+def near_chance(accuracy, num_classes):
+    """Whether an accuracy is near chance: below 1.5 / num_classes (0.15 for 10 classes)."""
+    return accuracy is not None and num_classes and accuracy < 1.5 / num_classes
+
+
+def chance_warning(result, settings, kind):
+    """The one-line ``warning: ...`` of a classifier (``kind="classifier"``) or an AC-GAN
+    (``kind="acgan"``) report whose accuracy is near chance, or None."""
+    classes = result.get("num_classes") or 10
+    if kind == "classifier":
+        accuracy = result.get("test_accuracy")
+        if not near_chance(accuracy, classes):
+            return None
+        fix = ("PGD training at this radius collapsed: try --pgd-eps 0.1" if
+               settings.get("adversarial") == "pgd" else "try more --epochs or another --lr")
+        return (f"warning: test accuracy {accuracy:.3f} is near chance (1/{classes}); the "
+                f"classifier did not learn: {fix}")
+    accuracies = {name: result.get(f"aux_accuracy_{name}") for name in ("generated", "real")}
+    low = {name: a for name, a in accuracies.items() if near_chance(a, classes)}
+    if not low:
+        return None
+    said = ", ".join(f"{name} {a:.3f}" for name, a in low.items())
+    return (f"warning: auxiliary accuracy ({said}) is near chance (1/{classes}); the AC-GAN "
+            f"ignores its labels: try --objective non_saturating (the recipe of "
+            f"docs/benchmarks.md) or more --epochs")
+
+
 def print_acgan(result, settings):
     print(f"auxiliary accuracy: real test {result['aux_accuracy_real']:.3f}, "
           f"generated {result['aux_accuracy_generated']:.3f}; FID {result['fid']:.2f}")
+    warning = chance_warning(result, settings, "acgan")
+    if warning:
+        print(warning)
 
 
 def print_classifier(result, settings):
     print(f"test accuracy {result['test_accuracy']:.3f}; under PGD (eps {settings['pgd_eps']:g}) "
           f"{result['pgd_test_accuracy']:.3f}; classifier folder: {settings['out']}")
+    warning = chance_warning(result, settings, "classifier")
+    if warning:
+        print(warning)
 
 
 def print_attack(result, settings):

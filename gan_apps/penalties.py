@@ -113,7 +113,9 @@ def orthogonal_regularization(model, *, weight=1e-4, off_diagonal=True):
     """weight * sum of :func:`orthogonal_penalty` over the model's trainable weights of rank >= 2.
 
     Biases, normalization scales and other vectors are skipped, as in BigGAN
-    (Brock et al. 2019, Sec. 3.1). Embedding matrices have rank 2 and are included.
+    (Brock et al. 2019, Sec. 3.1). Embedding matrices have rank 2 and are included, so
+    BigGAN's shared class embedding is regularized too, where BigGAN's reference code
+    (ajbrock/BigGAN-PyTorch) blacklists it (departure, not yet fixed: see issue 17).
     """
     total = ops.zeros((), "float32")
     for variable in model.trainable_variables:

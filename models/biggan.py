@@ -8,7 +8,10 @@ Synthesis") at small scale: a class-conditional ResNet GAN with
   :class:`gan_apps.layers.biggan.SelfAttention`;
 - spectral normalization of every weight in G and D (Zhang et al. 2019; Brock et al. Sec. 3);
 - a projection discriminator (Miyato & Koyama 2018) with the hinge loss (Sec. 3);
-- off-diagonal orthogonal regularization of G, beta = 1e-4 (Sec. 3.1, eq. 3);
+- off-diagonal orthogonal regularization of G, beta = 1e-4 (Sec. 3.1, eq. 3); it covers
+  every rank >= 2 weight of G including the shared class embedding, which BigGAN's
+  reference code (ajbrock/BigGAN-PyTorch train_fns.py, ``blacklist=G.shared``: "Don't
+  ortho reg shared, it makes no sense") excludes (departure, not yet fixed: see issue 17);
 - two D steps per G step, Adam with lr 5e-5 (G) / 2e-4 (D), betas (0, 0.999) (Sec. 3 and
   Appendix C);
 - an exponential moving average of G's weights for sampling (Appendix C; the pipeline's

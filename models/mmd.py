@@ -30,6 +30,11 @@ from gan_apps.training import TrainableModel, apply_update
 
 # Li et al. 2015, MNIST experiments: a mixture of six Gaussian kernels with bandwidths
 # 2, 5, 10, 20, 40, 80 (on pixels in [0, 1]; ours are in [-1, 1], a factor 2 in distance).
+# Convention difference: the reference code (yujiali/gmmn, k = exp(-|x-y|^2 / (2 sigma)))
+# uses these numbers as kernel VARIANCES on [0, 1] pixels; here they are standard
+# deviations on [-1, 1] data (gan_apps.kernels: exp(-|x-y|^2 / (2 s^2))). The reference
+# kernel on [-1, 1] has s = 2 sqrt(sigma) (2.83 ... 17.9), so ours are far wider
+# (departure, not yet fixed: see issue 17).
 GMMN_BANDWIDTHS = (2.0, 5.0, 10.0, 20.0, 40.0, 80.0)
 # Our choice for 2-D mixtures (ring8 spacing ~1.5, std 0.02; grid25 spacing 2, std 0.05):
 # from the mode width to the whole layout.
@@ -306,6 +311,8 @@ def build_mmd_gan(*, data_kind="image", resolution=32, channels=1, num_classes=N
     model = MMDGAN(generator, critic, bandwidths=bandwidths or MMD_GAN_BANDWIDTHS, biased=biased,
                    n_critic=n_critic, penalties=[penalties_lib.WeightClipping(clip_value)],
                    latent_dim=latent_dim, seed=seed, name="mmd_gan")
+    # Keras RMSprop defaults (rho 0.9, eps 1e-7); the reference (PyTorch) uses 0.99 and
+    # 1e-8 (departure, not yet fixed: see issue 17).
     model.compile(g_optimizer=keras.optimizers.RMSprop(learning_rate),
                   d_optimizer=keras.optimizers.RMSprop(learning_rate), jit_compile=jit_compile)
     return model

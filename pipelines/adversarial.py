@@ -8,10 +8,14 @@ still says s (Song et al. 2018, Sec. 3.2, the targeted loss):
            + lambda1 * (1/m) * sum_i max(|z_i - z0_i| - eps, 0)
            + lambda2 * (-log c(s | G(z, s)))
 
-with lambda1 = lambda2 = 100 and eps = 0.1 (their reference code's defaults). The
-untargeted form replaces the first term by min_{t != s} -log f(t | G(z, s)) (their code).
-The noise-augmented attack (Sec. 3.2) searches G(z, s) + noise * tanh(n) jointly over z
-and an image-sized n. All N examples of a call are one tensor z [N, m] optimised
+with lambda1 = lambda2 = 100 and eps = 0.1. The closeness term above is the paper's L1
+hinge, but lambda1 = 100 and eps = 0.1 are the reference code's values
+(ermongroup/generative_adversary main.py, ``--lambda1 100 --z_eps 0.1``), tuned there for
+its squared hinge lambda1 * mean_i max((z_i - z0_i)^2 - eps^2, 0) -- a departure, not yet
+fixed: see issue 17. The untargeted form replaces the first term by
+min_{t != s} -log f(t | G(z, s)) (their code). The noise-augmented attack (Sec. 3.2)
+searches G(z, s) + noise * tanh(n) jointly over z and an image-sized n; only f sees the
+noisy image, the auxiliary classifier c judges the clean G(z, s) (as the reference code). All N examples of a call are one tensor z [N, m] optimised
 together by Adam; each example's loss depends on its own z only, so a batch gives the
 same result as N separate searches.
 
@@ -38,7 +42,8 @@ from gan_apps.models import classifiers as classifiers_lib
 from gan_apps.pipelines import generation
 
 CLASSIFIER_KIND = "classifier"
-# Song et al.'s reference code: lambda1 = lambda2 = 100, z_eps = 0.1.
+# Song et al.'s reference code: lambda1 = lambda2 = 100, z_eps = 0.1 (for its squared hinge;
+# used here with the paper's L1 hinge: departure, not yet fixed, see issue 17).
 LAMBDA1 = 100.0
 LAMBDA2 = 100.0
 LATENT_EPS = 0.1
@@ -64,7 +69,8 @@ def song_loss_terms(classifier_logits, aux_logits, z, z0, source, target=None, *
 
     Args:
         classifier_logits: f's logits on G(z, s), [N, K].
-        aux_logits: the AC-GAN auxiliary classifier's logits on G(z, s), [N, K].
+        aux_logits: the AC-GAN auxiliary classifier's logits on the clean G(z, s), [N, K]
+            (without the noise of the noise-augmented attack, which only f sees).
         z, z0: latents [N, m] and their starting points.
         source: int [N], the class G is conditioned on (and c must keep).
         target: int [N] for the targeted attack; None for the untargeted one
@@ -102,8 +108,9 @@ def search(generator, aux_classifier, classifier, z0, source, target=None, *, st
         noise: amplitude of the noise-augmented attack (0: off).
 
     Returns:
-        dict of numpy arrays: ``z``, ``initial`` and ``adversarial`` images, and the
-        per-example loss terms at the end.
+        dict of numpy arrays: ``z``, ``initial`` and ``adversarial`` images (what f sees:
+        noisy when ``noise`` > 0), ``clean`` (G(z, s), what the auxiliary classifier sees;
+        equal to ``adversarial`` without noise), and the per-example loss terms at the end.
     """
     z0 = tf.constant(np.asarray(z0, np.float32))
     source = tf.constant(np.asarray(source, np.int32))
@@ -119,14 +126,18 @@ def search(generator, aux_classifier, classifier, z0, source, target=None, *, st
     optimizer.build(variables)
 
     def images_of(latent):
-        images = generator([latent, source], training=False)
-        if noise_image is not None:
-            images = ops.clip(images + noise * ops.tanh(noise_image), -1.0, 1.0)
-        return images
+        """(clean G(z, s), the image f sees): with noise, f sees G(z, s) + noise * tanh(n)
+        clipped, while the auxiliary classifier keeps the clean image (as the reference code,
+        ermongroup/generative_adversary main.py, takes the AC-GAN's logits before adding
+        the noise)."""
+        clean = generator([latent, source], training=False)
+        if noise_image is None:
+            return clean, clean
+        return clean, ops.clip(clean + noise * ops.tanh(noise_image), -1.0, 1.0)
 
     def terms():
-        images = images_of(z)
-        return song_loss_terms(classifier(images, training=False), aux_classifier(images),
+        clean, images = images_of(z)
+        return song_loss_terms(classifier(images, training=False), aux_classifier(clean),
                                z, z0, source, target, eps=eps)
 
     @tf.function
@@ -141,10 +152,12 @@ def search(generator, aux_classifier, classifier, z0, source, target=None, *, st
     for _ in range(int(steps)):
         step()
     adversarial, closeness, auxiliary = terms()
+    clean, images = images_of(z)
     return {
         "z": z.numpy(),
         "initial": initial,
-        "adversarial": np.asarray(images_of(z)),
+        "adversarial": np.asarray(images),
+        "clean": np.asarray(clean),
         "adversarial_loss": np.asarray(adversarial),
         "closeness_loss": np.asarray(closeness),
         "auxiliary_loss": np.asarray(auxiliary),
@@ -244,6 +257,7 @@ def report_gan(run_dir, *, samples=1000, seed=0):
                                         seed=seed)(generator)
     result = {
         "objective": config.get("objective"),
+        "num_classes": _num_classes(config),
         "aux_accuracy_real": float(np.mean(np.argmax(predict(aux_classifier, real), -1) == labels)),
         "aux_accuracy_generated": float(
             np.mean(np.argmax(predict(aux_classifier, fake), -1) == inputs[1])),
@@ -411,7 +425,8 @@ def _attack_settings(steps, learning_rate, lambda1, lambda2, eps, noise):
 def _outcome(result, source, target, classifier, aux_classifier, evaluator=None):
     """Per-example predictions and the attack's summary numbers."""
     predicted = np.argmax(predict(classifier, result["adversarial"]), -1)
-    aux = np.argmax(predict(aux_classifier, result["adversarial"]), -1)
+    # The auxiliary classifier judges the clean G(z, s), as in the search (and the reference).
+    aux = np.argmax(predict(aux_classifier, result.get("clean", result["adversarial"])), -1)
     fooled = predicted == target if target is not None else predicted != source
     distance = np.linalg.norm(result["z"] - result["z0"], axis=-1)
     summary = {

@@ -275,8 +275,13 @@ def recover(prior, operator, measurements, *, restarts=DEFAULT_RESTARTS, steps=D
             "measurement_error": all_errors[np.arange(num), best], "all_errors": all_errors}
 
 
+# What per_signal_error measures (the unit of every printed and plotted error).
+ERROR_UNITS = "per-pixel MSE ||x_hat - x||^2 / n, pixels in [0, 1]"
+ERROR_AXIS_LABEL = "per-pixel MSE, [0,1] pixels (log)"
+
+
 def per_signal_error(estimates, signals):
-    """||x_hat - x||^2 / n per signal [S]."""
+    """||x_hat - x||^2 / n per signal [S] (signals in [0, 1]; estimates are not clipped)."""
     return np.mean(np.square(np.asarray(estimates, np.float64) - np.asarray(signals, np.float64)), axis=1)
 
 
@@ -367,8 +372,11 @@ def run(*, generator, operator="gaussian", measurements=50, noise=0.1, input="di
         output=None, reference=None):
     """Recover ``num`` signals from m measurements; write a grid PNG (rows: truth, Lasso, ours).
 
-    Lasso is the better of pixel and DCT bases on the validation signals, with its weight
-    picked there (see :mod:`gan_apps.pipelines.recovery_baselines`).
+    Errors of ours and of every baseline of :func:`sweep`: Lasso in the pixel and the DCT
+    basis (each with its weight picked on the validation signals), the Gaussian-prior
+    linear MMSE and the mean image (see :mod:`gan_apps.pipelines.recovery_baselines`).
+    The grid's Lasso row is the better basis on the validation signals. Errors are
+    :data:`ERROR_UNITS`.
 
     Returns:
         dict with the grid path and per-method errors (mean, standard error).
@@ -383,18 +391,24 @@ def run(*, generator, operator="gaussian", measurements=50, noise=0.1, input="di
     op = make_operator(operator, prior.shape, measurements, rng)
     y = op.measure(signals, noise, rng)
     train = _reference_data(prior, reference)
-    lasso = baselines.fit_lasso([(op, train[:baselines.VALIDATION_SIGNALS])], noise, rng,
-                                bases=("dct", "pixel"))
+    # Both bases scored on one validation draw; the grid's Lasso is the better of the two
+    # (baselines.fit_lasso's choice, with the same random draws).
+    fits = baselines.fit_lasso_bases([(op, train[:baselines.VALIDATION_SIGNALS])], noise, rng,
+                                     bases=("dct", "pixel"))
+    lasso = min(fits.values(), key=lambda fit: fit.validation_error)
     ours = recover(prior, op, y, restarts=restarts, steps=steps, penalty=penalty, seed=seed)
-    lasso_estimates = lasso.estimate(op, y)
-    errors = {
-        f"lasso-{lasso.basis}": mean_and_stderr(per_signal_error(lasso_estimates, signals)),
-        "ours": mean_and_stderr(per_signal_error(ours["signals"], signals)),
-    }
+    estimates = {f"lasso-{basis}": fit.estimate(op, y) for basis, fit in fits.items()}
+    gaussian = baselines.GaussianPrior.fit(train)
+    estimates["gaussian-mmse"] = gaussian.mmse(op, y, noise)
+    estimates["mean"] = np.broadcast_to(gaussian.mean, estimates["gaussian-mmse"].shape)
+    estimates["ours"] = ours["signals"]
+    errors = {name: mean_and_stderr(per_signal_error(value, signals))
+              for name, value in estimates.items()}
+    lasso_estimates = estimates[f"lasso-{lasso.basis}"]
     rows = [signals, np.clip(lasso_estimates, 0.0, 1.0), ours["signals"]]
     output = output or os.path.join(generator, f"recover_{operator}_m{op.num_measurements}.png")
     _write_grid(output, rows, prior.shape)
-    return {"grid": output, "errors": errors, "operator": operator,
+    return {"grid": output, "errors": errors, "units": ERROR_UNITS, "operator": operator,
             "measurements": op.num_measurements, "lasso_basis": lasso.basis, "lasso_alpha": lasso.alpha}
 
 
@@ -493,7 +507,8 @@ def format_table(rows, labels=None):
 
 
 def plot_sweep(rows, path):
-    """Error vs m on a log error axis, one line per method (OpenCV, no matplotlib)."""
+    """Error (:data:`ERROR_UNITS`) vs m on a log error axis, one line per method (OpenCV, no
+    matplotlib); the y axis is labelled with the units."""
     width, height = PLOT_SIZE
     left, right, top, bottom = 60, 150, 20, 40
     canvas = np.full((height, width, 3), 255, np.uint8)
@@ -518,6 +533,14 @@ def plot_sweep(rows, path):
         _, y = point(m_lo, 10**exponent)
         cv2.putText(canvas, f"{10**exponent:.3f}", (5, y + 4), font, 0.35, (30, 30, 30), 1)
     cv2.putText(canvas, "measurements m", (left + 100, height - 8), font, 0.4, (30, 30, 30), 1)
+    # The y label, written horizontally then rotated to run up the left margin.
+    (text_w, text_h), base = cv2.getTextSize(ERROR_AXIS_LABEL, font, 0.35, 1)
+    label = np.full((text_h + base + 2, text_w + 2, 3), 255, np.uint8)
+    cv2.putText(label, ERROR_AXIS_LABEL, (1, text_h + 1), font, 0.35, (30, 30, 30), 1)
+    label = cv2.rotate(label, cv2.ROTATE_90_COUNTERCLOCKWISE)[: height - top - bottom]
+    y0 = top + max(0, (height - top - bottom - label.shape[0]) // 2)
+    canvas[y0:y0 + label.shape[0], 44:44 + label.shape[1]] = np.minimum(
+        canvas[y0:y0 + label.shape[0], 44:44 + label.shape[1]], label)
     colours = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
                (140, 86, 75), (227, 119, 194), (127, 127, 127)]
     for index, name in enumerate(names):

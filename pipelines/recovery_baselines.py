@@ -82,6 +82,15 @@ class LassoBaseline:
 def fit_lasso(groups, noise, rng, bases=BASES):
     """Pick the basis and alpha with the lowest mean error on measured validation signals.
 
+    The best of :func:`fit_lasso_bases` (the first basis on a tie); same arguments.
+    """
+    fits = fit_lasso_bases(groups, noise, rng, bases)
+    return min(fits.values(), key=lambda fit: fit.validation_error)
+
+
+def fit_lasso_bases(groups, noise, rng, bases=BASES):
+    """Per basis, the alpha with the lowest mean error on measured validation signals.
+
     Args:
         groups: pairs (operator, validation signals [V, n] in [0, 1]); each group's signals
             are measured with its operator and the errors of all groups are pooled, so one
@@ -89,11 +98,15 @@ def fit_lasso(groups, noise, rng, bases=BASES):
         noise: noise level (per-measurement std noise / sqrt(m)).
         rng: numpy Generator for the validation noise.
         bases: the candidate bases.
+
+    Returns:
+        dict basis -> :class:`LassoBaseline`, in the order of ``bases``; every basis is
+        scored on the same measured validation signals (one noise draw).
     """
     measured = [(op, np.asarray(v, np.float64), op.measure(v, noise, rng).astype(np.float64))
                 for op, v in groups]
     count = sum(len(v) for _, v, _ in measured)
-    best = None
+    fits = {}
     for basis in bases:
         errors = np.zeros(len(ALPHA_GRID))
         for op, validation, y in measured:
@@ -105,9 +118,8 @@ def fit_lasso(groups, noise, rng, bases=BASES):
                     errors[k] += np.mean((phi @ coefs_at(alphas, coefs, alpha) - signal) ** 2)
         errors /= count
         k = int(np.argmin(errors))
-        if best is None or errors[k] < best.validation_error:
-            best = LassoBaseline(basis, float(ALPHA_GRID[k]), float(errors[k]))
-    return best
+        fits[basis] = LassoBaseline(basis, float(ALPHA_GRID[k]), float(errors[k]))
+    return fits
 
 
 @dataclasses.dataclass

@@ -101,6 +101,58 @@ def test_batch_is_one_search_with_the_results_of_separate_searches(pair):
         np.testing.assert_allclose(alone["adversarial"][0], batched["adversarial"][i], atol=1e-5)
 
 
+class _ConstantGenerator:
+    """``[z, label] -> the same image`` for every z (exactly: z enters times 0.0)."""
+
+    def __init__(self, image):
+        self.image = image
+        self.output = keras.KerasTensor((None, *image.shape))
+
+    def __call__(self, inputs, training=False):
+        z = keras.ops.convert_to_tensor(inputs[0])
+        return self.image[None] + 0.0 * keras.ops.reshape(keras.ops.sum(z, -1), (-1, 1, 1, 1))
+
+
+def test_noise_reaches_only_the_attacked_classifier_not_the_auxiliary_one():
+    """Song et al.'s reference (generative_adversary main.py) takes the AC-GAN's logits on
+    the clean G(z, s) and adds the noise only for f: every image the auxiliary classifier
+    sees, in the search and in the scoring, must be exactly the clean one."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    clean = rng.uniform(-0.5, 0.5, size=(RES, RES, 1)).astype(np.float32)
+    w_f = rng.normal(size=(RES * RES, 10)).astype(np.float32)
+    w_c = rng.normal(size=(RES * RES, 10)).astype(np.float32)
+    seen = []
+
+    def record(images):
+        seen.append(np.array(images))
+        return np.float32(0.0)
+
+    def aux(images, training=False):
+        logged = tf.reshape(tf.numpy_function(record, [images], tf.float32), [])
+        flat = keras.ops.reshape(images, (-1, RES * RES))
+        return keras.ops.matmul(flat, w_c) + 0.0 * tf.stop_gradient(logged)
+
+    def classifier(images, training=False):
+        return keras.ops.matmul(keras.ops.reshape(images, (-1, RES * RES)), w_f)
+
+    z0 = rng.normal(size=(3, LATENT)).astype(np.float32)
+    source, target = np.array([1, 4, 7]), np.array([7, 9, 2])
+    result = adversarial.search(_ConstantGenerator(clean), aux, classifier, z0, source, target,
+                                steps=4, learning_rate=0.1, noise=0.5)
+    assert not np.allclose(result["adversarial"], result["clean"])  # f did see noise
+    result["z0"] = z0
+    adversarial._outcome(result, source, target, classifier, aux)
+    assert len(seen) >= 4 + 2  # every step, the final terms, the scoring
+    for images in seen:
+        np.testing.assert_array_equal(images, np.broadcast_to(clean, images.shape))
+    # Without noise, f and c see the same image.
+    plain = adversarial.search(_ConstantGenerator(clean), aux, classifier, z0, source, target,
+                               steps=1)
+    np.testing.assert_array_equal(plain["adversarial"], plain["clean"])
+
+
 def _classifier_folder(path, model):
     runs.save_model(model, os.path.join(path, "classifier.keras"))
     runs.write_json(os.path.join(path, "config.json"), {"kind": "classifier", "split": "half-a"})
@@ -199,3 +251,24 @@ def test_train_gan_reports_auxiliary_accuracy_and_fid(tmp_path):
     assert 0.0 <= result["aux_accuracy_real"] <= 1.0 and 0.0 <= result["aux_accuracy_generated"] <= 1.0
     assert np.isfinite(result["fid"]) and result["objective"] == "wasserstein"
     assert runs.read_json(str(tmp_path / "run" / "adversarial_gan.json")) == result
+
+
+def test_reports_warn_when_a_classifier_or_the_acgan_is_near_chance(capsys):
+    from gan_apps import commands
+
+    settings = {"pgd_eps": 0.3, "out": "clf", "adversarial": "pgd"}
+    commands.print_classifier({"test_accuracy": 0.100, "pgd_test_accuracy": 0.1,
+                               "num_classes": 10}, settings)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[1].startswith("warning: ") and "--pgd-eps 0.1" in lines[1]
+    commands.print_classifier({"test_accuracy": 0.950, "pgd_test_accuracy": 0.1,
+                               "num_classes": 10}, settings)
+    assert "warning" not in capsys.readouterr().out
+    acgan = {"aux_accuracy_real": 0.9, "aux_accuracy_generated": 0.113, "fid": 339.0,
+             "num_classes": 10}
+    commands.print_acgan(acgan, {})
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[1].startswith("warning: ")
+    assert "generated 0.113" in lines[1] and "--objective non_saturating" in lines[1]
+    commands.print_acgan({**acgan, "aux_accuracy_generated": 1.0}, {})
+    assert "warning" not in capsys.readouterr().out

@@ -162,6 +162,15 @@ def test_lasso_weight_choice_prefers_the_best_validation_alpha():
     assert error == pytest.approx(chosen.validation_error, rel=1e-6) and error < 0.01
 
 
+def test_fit_lasso_is_the_best_of_the_per_basis_fits_on_one_draw():
+    op = recovery.make_operator("gaussian", SHAPE, 20, np.random.default_rng(3))
+    signals = np.clip(np.random.default_rng(4).normal(0.3, 0.3, size=(4, 64)), 0, 1)
+    best = baselines.fit_lasso([(op, signals)], 0.1, np.random.default_rng(5))
+    fits = baselines.fit_lasso_bases([(op, signals)], 0.1, np.random.default_rng(5))
+    assert list(fits) == list(baselines.BASES)
+    assert best == min(fits.values(), key=lambda fit: fit.validation_error)
+
+
 def test_load_prior_from_run_folder_and_export(run_dir, decoder, tmp_path):
     from_run = recovery.load_prior(run_dir)
     assert (from_run.kind, from_run.latent_dim, from_run.shape) == ("vae", LATENT, SHAPE)
@@ -192,7 +201,10 @@ def test_cli_run_and_sweep(run_dir, tmp_path, capsys):
     code = cli.main(["recover", "run", "--generator", run_dir, "--measurements", "20", "--num", "3",
                      "--restarts", "2", "--steps", "5", "--output", grid])
     assert code == 0 and os.path.isfile(grid)
-    assert "ours: per-pixel error" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "per-pixel MSE ||x_hat - x||^2 / n, pixels in [0, 1]" in printed
+    for name in ("ours", "lasso-pixel", "lasso-dct", "gaussian-mmse", "mean"):
+        assert f"\n{name}: per-pixel MSE " in printed
     out = str(tmp_path / "sweep")
     code = cli.main(["recover", "sweep", "--generator", run_dir, "--measurements", "5,10", "--num", "4",
                      "--draws", "2", "--restarts", "2", "--steps", "5", "--out", out])

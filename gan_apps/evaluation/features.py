@@ -225,8 +225,13 @@ def _inception(weights_path, include_top):
 class InceptionFeatures(FeatureExtractor):
     """InceptionV3's 2048-d pool3 features (Szegedy et al. 2016), the FID/KID feature space.
 
-    Images are resized to 299x299 with plain bilinear interpolation, as the reference FID
-    code does, gray becomes RGB, and [-1, 1] is already the range InceptionV3 expects.
+    Images are resized to 299x299 with plain bilinear interpolation in TF2's half-pixel
+    convention (``tf.image.resize``: align_corners=False, half-pixel centres), the
+    convention of pytorch-fid (``F.interpolate(mode="bilinear", align_corners=False)``);
+    the TTUR FID code's 2015 graph resizes with the legacy TF1 ResizeBilinear (no
+    half-pixel centres), so values follow pytorch-fid's convention, not TTUR's (departure,
+    not yet fixed: see issue 17). Gray becomes RGB, and [-1, 1] is already the range
+    InceptionV3 expects.
     A weights file with the classification top also gives the 1000 ImageNet logits.
     Keras' ImageNet weights are not the 2015 graph of the reference FID code, so their
     FID is close to, not equal to, published values.
