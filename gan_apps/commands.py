@@ -247,20 +247,25 @@ def near_chance(accuracy, num_classes):
     return accuracy is not None and num_classes and accuracy < 1.5 / num_classes
 
 
-def chance_warning(result, settings, kind):
-    """The one-line ``warning: ...`` of a classifier (``kind="classifier"``) or an AC-GAN
-    (``kind="acgan"``) report whose accuracy is near chance, or None."""
+def classifier_warning(result, settings):
+    """A one-line ``warning: ...`` when a trained classifier's test accuracy is near chance
+    (what to try depends on whether PGD training collapsed), else None."""
     classes = result.get("num_classes") or 10
-    if kind == "classifier":
-        accuracy = result.get("test_accuracy")
-        if not near_chance(accuracy, classes):
-            return None
-        fix = ("PGD training at this radius collapsed: try --pgd-eps 0.1" if
-               settings.get("adversarial") == "pgd" else "try more --epochs or another --lr")
-        return (f"warning: test accuracy {accuracy:.3f} is near chance (1/{classes}); the "
-                f"classifier did not learn: {fix}")
-    accuracies = {name: result.get(f"aux_accuracy_{name}") for name in ("generated", "real")}
-    low = {name: a for name, a in accuracies.items() if near_chance(a, classes)}
+    accuracy = result.get("test_accuracy")
+    if not near_chance(accuracy, classes):
+        return None
+    fix = ("PGD training at this radius collapsed: try --pgd-eps 0.1"
+           if settings.get("adversarial") == "pgd" else "try more --epochs or another --lr")
+    return (f"warning: test accuracy {accuracy:.3f} is near chance (1/{classes}); the "
+            f"classifier did not learn: {fix}")
+
+
+def acgan_warning(result):
+    """A one-line ``warning: ...`` when the AC-GAN's auxiliary accuracy on generated or real
+    images is near chance (its generator ignores the labels), else None."""
+    classes = result.get("num_classes") or 10
+    low = {name: result.get(f"aux_accuracy_{name}") for name in ("generated", "real")
+           if near_chance(result.get(f"aux_accuracy_{name}"), classes)}
     if not low:
         return None
     said = ", ".join(f"{name} {a:.3f}" for name, a in low.items())
@@ -269,20 +274,21 @@ def chance_warning(result, settings, kind):
             f"docs/benchmarks.md) or more --epochs")
 
 
+def _print_warning(warning):
+    if warning is not None:
+        print(warning)
+
+
 def print_acgan(result, settings):
     print(f"auxiliary accuracy: real test {result['aux_accuracy_real']:.3f}, "
           f"generated {result['aux_accuracy_generated']:.3f}; FID {result['fid']:.2f}")
-    warning = chance_warning(result, settings, "acgan")
-    if warning:
-        print(warning)
+    _print_warning(acgan_warning(result))
 
 
 def print_classifier(result, settings):
     print(f"test accuracy {result['test_accuracy']:.3f}; under PGD (eps {settings['pgd_eps']:g}) "
           f"{result['pgd_test_accuracy']:.3f}; classifier folder: {settings['out']}")
-    warning = chance_warning(result, settings, "classifier")
-    if warning:
-        print(warning)
+    _print_warning(classifier_warning(result, settings))
 
 
 def print_attack(result, settings):

@@ -15,6 +15,7 @@ under the user's umask instead (:func:`umask_mode`), as TensorFlow's and Keras's
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 
@@ -30,13 +31,11 @@ def umask_mode(folder=False):
 
 
 def _umask():
-    try:
+    with contextlib.suppress(OSError, ValueError, IndexError):  # not Linux: ask the OS
         with open("/proc/self/status") as f:
             for line in f:
                 if line.startswith("Umask:"):
                     return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
     umask = os.umask(0)
     os.umask(umask)
     return umask

@@ -322,16 +322,10 @@ def run_lock(run_dir):
         yield run_dir
     finally:
         del _held[key]
-        try:
-            os.remove(os.path.join(run_dir, LOCK))
-        except OSError:
-            pass
-        os.close(fd)
+        _release(run_dir, fd)
         if created:
-            try:
+            with contextlib.suppress(OSError):
                 os.rmdir(run_dir)  # only succeeds when empty
-            except OSError:
-                pass
 
 
 def holds_lock(run_dir):
@@ -409,11 +403,15 @@ def recover_interrupted(run_dir):
         return [target for _, target in restores]
     finally:
         if fd is not None:
-            try:
-                os.remove(os.path.join(run_dir, LOCK))
-            except OSError:
-                pass
-            os.close(fd)
+            _release(run_dir, fd)
+
+
+def _release(run_dir, fd):
+    """Give up the lock ``fd`` of ``run_dir`` taken by :func:`_acquire`: remove the lock
+    file (so a finished folder holds only results), then close it (which drops the flock)."""
+    with contextlib.suppress(OSError):
+        os.remove(os.path.join(run_dir, LOCK))
+    os.close(fd)
 
 
 @contextlib.contextmanager
