@@ -449,34 +449,55 @@ TRANSLATE = Command("translate", "unpaired image-to-image translation (CycleGAN)
                Option("--out", "out", help="run folder (default runs/cyclegan-DATA); an "
                                            "existing run resumes"),
                Option("--epochs", "epochs", COUNT,
-                      help="epochs at a constant learning rate (default 100; 3 on photos:tone)"),
+def print_translation(result, settings):
+    from gan_apps.pipelines import translation
+
+    print(translation.format_evaluation(result))
+
+
+                      help="epochs at a constant learning rate (default cpu 4, paper 100)"),
                Option("--decay-epochs", "decay_epochs", COUNT,
-                      help="epochs of linear decay to zero (default 100; 3 on photos:tone)"),
+                      help="epochs of linear decay to zero (default cpu 4, paper 100)"),
                Option("--steps", "steps", POSITIVE_INT,
-                      help="cap on steps per epoch (default max(|A|, |B|) / batch)"),
-               Option("--batch-size", "batch_size", POSITIVE_INT, 1),
+                      help="steps per epoch (default cpu: from the time budget; paper: "
+                           "max(|A|, |B|) / batch)"),
+               Option("--batch-size", "batch_size", POSITIVE_INT,
+                      help="default cpu 4, paper 1"),
                Option("--crop-size", "crop_size", POSITIVE_INT,
-                      help="training crop (default 256; 64 on photos:tone)"),
+                      help="training crop (default cpu: from the images, at most 64; paper 256)"),
+               Option("--preset", "preset", default="cpu", choices=("cpu", "paper"),
+                      help="cpu (default): identity-start generator, sizes picked from the "
+                           "images so training takes about 8 min on 2 idle cores (estimate "
+                           "printed first); paper: Zhu et al.'s networks and sizes (crop 256, "
+                           "ngf/ndf 64, batch 1, 100 + 100 epochs)"),
+               Option("--generator", "generator", choices=("identity", "paper"),
+                      help="identity (cpu preset): G(x) = x at start, learns a residual; "
+                           "paper: the paper's ResNet generator"),
                Option("--load-size", "load_size", POSITIVE_INT,
                       help="resize before the crop (default 286/256 x crop)"),
                Option("--channels", "channels", CHANNELS, choices=(1, 3),
                       help="convert both domains to 1 or 3 channels"),
-               Option("--ngf", "ngf", POSITIVE_INT, help="generator width (default 64; 32 on "
-                                                         "photos:tone)"),
-               Option("--ndf", "ndf", POSITIVE_INT, 64, help="discriminator width (default 64)"),
+               Option("--ngf", "ngf", POSITIVE_INT, help="generator width (default cpu 16, "
+                                                         "paper 64)"),
+               Option("--ndf", "ndf", POSITIVE_INT,
+                      help="discriminator width (default cpu 32, paper 64)"),
                Option("--blocks", "n_blocks", POSITIVE_INT,
-                      help="residual blocks (default 6 up to 128 px, else 9)"),
+                      help="residual blocks (default identity 3; paper 6 up to 128 px, else 9)"),
                Option("--objective", "objective", default="least_squares",
                       help="adversarial objective (default least_squares)"),
                Option("--cycle-weight", "cycle_weight", WEIGHT, 10.0, help="lambda (default 10)"),
-               Option("--identity-weight", "identity_weight", WEIGHT, 0.5,
-                      help="identity loss weight as a fraction of lambda (default 0.5; 0 = off)"),
+               Option("--identity-weight", "identity_weight", WEIGHT,
+                      help="identity loss weight as a fraction of lambda (default cpu 0, "
+                           "paper 0.5; 0 = off)"),
                Option("--pool-size", "pool_size", COUNT, 50,
                       help="image pool per domain (default 50)"),
                Option("--lr", "learning_rate", LEARNING_RATE, 2e-4,
                       help="Adam learning rate (default 2e-4)"),
                seed(),
                data_dir("prepared cycle_gan sets"),
+               Option("--gan-weight", "gan_weight", WEIGHT,
+                      help="factor on the adversarial terms (default cpu 2, which trains as "
+                           "lambda 5 at the paper's weight; paper 1)"),
                *RUNTIME,
            )),
     Action("apply", "translate an image file or a folder of images",
@@ -486,11 +507,12 @@ TRANSLATE = Command("translate", "unpaired image-to-image translation (CycleGAN)
                Option("--input", "input", required=True, help="image file or folder"),
                Option("--output", "output", required=True, help="folder for the translated PNGs"),
            )),
-    Action("evaluate", "known-answer error (photos:tone) and FID; writes RUN/metrics.json",
-           "gan_apps.pipelines.translation:evaluate", report=print_table, options=(
+    Action("evaluate", "offline scores beside the identity's (paired error, colour/texture "
+                       "distances, cycle error) and a verdict; writes RUN/metrics.json",
+           "gan_apps.pipelines.translation:evaluate", report=print_translation, options=(
                run_dir(),
                Option("--extractor", "extractor", choices=("digits", "inception"),
-                      help="features for FID (default: none, known-answer error only)"),
+                      help="features for FID (default: none; digits only for digit images)"),
                Option("--inception-weights", "inception_weights",
                       help="local InceptionV3 weights file for the standard FID"),
            )),
@@ -498,6 +520,9 @@ TRANSLATE = Command("translate", "unpaired image-to-image translation (CycleGAN)
            "gan_apps.pipelines.translation:export", report=print_result, options=export_options()),
 ))
 
+               Option("--test", "test",
+                      help="folder:A_TEST,B_TEST, paired test images matched by file name: "
+                           "MAE and PSNR of G(A) vs B and F(B) vs A beside the identity's"),
 
 # --- recover --------------------------------------------------------------------------------
 

@@ -6,6 +6,11 @@ adversarial loss, cycle-consistency L1 with lambda = 10, identity L1 with weight
 (Shrivastava et al. 2017), Adam 2e-4 with beta1 = 0.5, constant learning rate then a
 linear decay to zero.
 
+:func:`resnet_generator` and :func:`patchgan_discriminator` with instance norm are the
+paper's networks (``translate train --preset paper``); :func:`residual_generator` (the
+identity at initialisation) and the PatchGAN without normalisation are this toolkit's CPU
+default, and their docstrings say where and why they depart from the paper.
+
 Naming: ``generator_ab`` is G: A -> B, ``generator_ba`` is F: B -> A; ``discriminator_a``
 judges domain A images (real a vs F(b)), ``discriminator_b`` judges domain B images
 (real b vs G(a)), the paper's D_X and D_Y.
@@ -113,12 +118,100 @@ def resnet_generator(channels=3, ngf=64, n_blocks=9, seed=None, name="generator"
     return keras.Model(inputs, outputs, name=name)
 
 
-def patchgan_discriminator(channels=3, ndf=64, n_layers=3, seed=None, name="discriminator"):
+def _resize_conv(x, width, init):
+    """2x nearest-neighbour upsampling then a 3x3 convolution (Odena et al. 2016,
+    "Deconvolution and checkerboard artifacts"): every output pixel gets the same number of
+    kernel taps, so no checkerboard, unlike the paper's stride-2 transposed convolution."""
+    x = keras.layers.UpSampling2D(2, interpolation="nearest")(x)
+    x = ReflectionPadding2D(1)(x)
+    return keras.layers.Conv2D(width, 3, kernel_initializer=init())(x)
+
+
+def residual_generator(channels=3, ngf=16, n_blocks=3, colour_width=32, seed=None,
+                       name="generator"):
+    """Identity-start generator, this toolkit's CPU default: ``G(x) = clip(x + r(x), -1, 1)``.
+
+    Departs from Zhu et al. 2017 (Sec. 7.2, :func:`resnet_generator`) in three places, each
+    so that a CPU budget of a few thousand steps is spent on the mapping and not on
+    relearning the image:
+
+    1. A global residual whose last layer is zero-initialised, so ``G(x) == x`` exactly at
+       initialisation (the cycle loss is then 0 and the generator only moves as far as the
+       discriminator pushes it). CycleGAN's translations keep most of the input; the paper's
+       generator starts as a random function of it and spends its early training (on a CPU,
+       the whole budget) relearning the content. The clip keeps outputs in [-1, 1] as the
+       paper's tanh does, without bending the identity.
+    2. A per-pixel colour branch (1x1 convolutions, no normalisation) beside the
+       paper's trunk: colour and tone changes (season, lighting, film looks, the embedded
+       ``photos:tone`` pair) are functions of the pixel's own colour, which the trunk's
+       instance normalisation removes from its features.
+    3. Upsampling by resize-convolution instead of transposed convolution (no
+       checkerboard), and fewer residual blocks (3) at a width of 16 by default.
+
+    The trunk keeps the paper's layout: c7s1-ngf, d(2 ngf), d(4 ngf), ``n_blocks`` x
+    R(4 ngf), then two resize-convolutions u(2 ngf), u(ngf); its features and the colour
+    branch's are concatenated and mapped to the residual by one zero-initialised 3x3
+    convolution.
+
+    Args:
+        channels: image channels in and out (1 or 3).
+        ngf: trunk width of the first layer.
+        n_blocks: residual blocks in the trunk.
+        colour_width: width of the per-pixel colour branch.
+        seed: initializer seed.
+
+    Returns:
+        A functional model ``[B, H, W, C] in [-1, 1] -> [B, H, W, C] in [-1, 1]`` that is
+        the identity at initialisation (H, W multiples of 4).
+    """
+    _check_channels(channels)
+    init = _normal_initializers(seed)
+    colour_init = LayerSeeds(None if seed is None else seed * 1000 + 500).initializers(
+        keras.initializers.HeNormal)
+    inputs = keras.Input((None, None, channels), name="image")
+    x = ReflectionPadding2D(3)(inputs)
+    x = keras.layers.Conv2D(ngf, 7, kernel_initializer=init())(x)
+    x = keras.layers.ReLU()(_instance_norm()(x))
+    for multiple in (2, 4):
+        x = keras.layers.Conv2D(ngf * multiple, 3, strides=2, padding="same",
+                                kernel_initializer=init())(x)
+        x = keras.layers.ReLU()(_instance_norm()(x))
+    for _ in range(n_blocks):
+        x = _residual_block(x, ngf * 4, init)
+    for multiple in (2, 1):
+        x = _resize_conv(x, ngf * multiple, init)
+        x = keras.layers.ReLU()(_instance_norm()(x))
+    colour = inputs
+    for _ in range(2):
+        colour = keras.layers.Conv2D(colour_width, 1, kernel_initializer=colour_init())(colour)
+        colour = keras.layers.LeakyReLU(0.2)(colour)
+    features = keras.layers.Concatenate()([x, colour])
+    features = ReflectionPadding2D(1)(features)
+    residual = keras.layers.Conv2D(channels, 3, kernel_initializer="zeros", dtype="float32",
+                                   name="residual")(features)
+    summed = keras.layers.Add(dtype="float32")([keras.layers.Activation("linear", dtype="float32")(inputs), residual])
+    outputs = keras.layers.Activation(_clip_unit, dtype="float32", name="clip")(summed)
+    return keras.Model(inputs, outputs, name=name)
+
+
+@keras.saving.register_keras_serializable(package="gan_apps")
+def _clip_unit(x):
+    """Clip to [-1, 1] (the image range)."""
+    return ops.clip(x, -1.0, 1.0)
+
+
+def patchgan_discriminator(channels=3, ndf=64, n_layers=3, seed=None, name="discriminator",
+                           norm="instance"):
     """70x70 PatchGAN of Isola et al. 2017 used by Zhu et al. 2017, Sec. 7.2.
 
     C64-C128-C256-C512 (4x4 convolutions, stride 2 except the last, instance norm from the
     second, LeakyReLU 0.2), then a 4x4 convolution to one logit per patch. Padding 1 on every
     convolution as the reference code, so each logit sees a 70x70 input patch.
+
+    ``norm="none"`` drops the instance normalisation (the CPU default): instance norm
+    subtracts each feature's mean over the image, which hides a global colour cast, the
+    very thing a colour or tone translation changes, from every layer after the first.
+    ``n_layers=2`` gives the 34x34 PatchGAN (Isola et al. 2017, Sec. 4.4).
 
     Returns:
         A functional model ``[B, H, W, C] -> [B, H', W', 1]`` logits (H, W >= 32).
@@ -132,7 +225,7 @@ def patchgan_discriminator(channels=3, ndf=64, n_layers=3, seed=None, name="disc
         width = ndf * min(2 ** layer, 8)
         x = keras.layers.ZeroPadding2D(1)(x)
         x = keras.layers.Conv2D(width, 4, strides=stride, kernel_initializer=init())(x)
-        if layer > 0:
+        if layer > 0 and norm == "instance":
             x = _instance_norm()(x)
         x = keras.layers.LeakyReLU(0.2)(x)
     x = keras.layers.ZeroPadding2D(1)(x)
@@ -287,6 +380,9 @@ class CycleGAN(TrainableModel):
         pool_size: generated images kept per domain for the discriminators (50).
         image_shape: (H, W, C) of training crops (sizes the pools).
         seed: seed of the model's SeedGenerator (pool draws).
+        gan_weight: factor on both adversarial terms (1 in the paper). Adam is invariant to
+            the loss's overall scale, so ``gan_weight = k`` trains as ``cycle_weight / k``
+            (and ``identity`` likewise) with the paper's adversarial weight.
     """
 
     OPTIMIZERS = {"g_optimizer": ("generator_ab", "generator_ba"),
@@ -299,7 +395,7 @@ class CycleGAN(TrainableModel):
     def __init__(self, generator_ab, generator_ba, discriminator_a, discriminator_b,
                  objective="least_squares", objective_options=None, cycle_weight=10.0,
                  identity_weight=0.5, pool_size=50, image_shape=(256, 256, 3), seed=None,
-                 **kwargs):
+                 gan_weight=1.0, **kwargs):
         super().__init__(**kwargs)
         self.generator_ab = generator_ab
         self.generator_ba = generator_ba
@@ -308,7 +404,8 @@ class CycleGAN(TrainableModel):
         self.objective_name = objective if isinstance(objective, str) else objective.name
         self.objective_options = dict(objective_options or {})
         self.objective = objectives.get(objective, **self.objective_options)
-        self.adversarial_weight = ADVERSARIAL_WEIGHTS.get(self.objective_name, 1.0)
+        self.gan_weight = float(gan_weight)
+        self.adversarial_weight = ADVERSARIAL_WEIGHTS.get(self.objective_name, 1.0) * self.gan_weight
         self.cycle_weight = float(cycle_weight)
         self.identity_weight = float(identity_weight)
         self.pool_size = int(pool_size)
@@ -338,7 +435,7 @@ class CycleGAN(TrainableModel):
         config.update(objective=self.objective_name, objective_options=self.objective_options,
                       cycle_weight=self.cycle_weight, identity_weight=self.identity_weight,
                       pool_size=self.pool_size, image_shape=list(self.image_shape),
-                      seed=self.seed)
+                      seed=self.seed, gan_weight=self.gan_weight)
         return config
 
     # --- losses -------------------------------------------------------------------------
@@ -411,27 +508,46 @@ def _l1(x, y):
     return ops.mean(ops.abs(ops.cast(x, "float32") - ops.cast(y, "float32")))
 
 
+GENERATORS = ("identity", "paper")
+
+
 def build_cyclegan(*, channels=3, crop_size=256, ngf=64, ndf=64, n_blocks=None,
+                   generator="paper", d_layers=3, d_norm="instance", gan_weight=1.0,
                    objective="least_squares", cycle_weight=10.0, identity_weight=0.5,
                    pool_size=50, learning_rate=2e-4, constant_steps=0, decay_steps=0,
                    seed=None, jit_compile="auto", steps_per_execution=1):
-    """A compiled :class:`CycleGAN` with the paper's networks and optimizers.
+    """A compiled :class:`CycleGAN` with the chosen networks and the paper's optimizers.
 
     Args:
-        n_blocks: residual blocks; default 6 for crops up to 128 px, else 9 (Sec. 7.2).
+        generator: ``"paper"`` (:func:`resnet_generator`) or ``"identity"``
+            (:func:`residual_generator`, the identity at initialisation).
+        n_blocks: residual blocks; default 6 for crops up to 128 px, else 9 (Sec. 7.2) for
+            the paper's generator, 3 for the identity-start one.
+        gan_weight: factor on the adversarial terms (:class:`CycleGAN`).
+        d_layers, d_norm: PatchGAN depth (3: 70x70, 2: 34x34) and normalisation
+            (``"instance"`` as the paper, or ``"none"``).
         constant_steps, decay_steps: optimizer steps of the constant and the decaying phase.
         jit_compile, steps_per_execution: as ``keras.Model.compile``. Under the
             mixed_float16 policy both optimizers are loss-scaled (gan_apps.runtime).
     """
-    n_blocks = n_blocks or (6 if crop_size <= 128 else 9)
+    if generator not in GENERATORS:
+        raise ValueError(f"generator must be one of {GENERATORS}, got {generator!r}")
+    if d_norm not in ("instance", "none"):
+        raise ValueError(f"d_norm must be 'instance' or 'none', got {d_norm!r}")
     seeds = [layer_seed(seed, i) for i in range(4)]
+    if generator == "paper":
+        n_blocks = n_blocks or (6 if crop_size <= 128 else 9)
+        make = lambda i, name: resnet_generator(channels, ngf, n_blocks, seeds[i], name=name)  # noqa: E731
+    else:
+        n_blocks = n_blocks or 3
+        make = lambda i, name: residual_generator(channels, ngf, n_blocks, seed=seeds[i], name=name)  # noqa: E731
     model = CycleGAN(
-        resnet_generator(channels, ngf, n_blocks, seeds[0], name="generator_ab"),
-        resnet_generator(channels, ngf, n_blocks, seeds[1], name="generator_ba"),
-        patchgan_discriminator(channels, ndf, seed=seeds[2], name="discriminator_a"),
-        patchgan_discriminator(channels, ndf, seed=seeds[3], name="discriminator_b"),
+        make(0, "generator_ab"), make(1, "generator_ba"),
+        patchgan_discriminator(channels, ndf, d_layers, seeds[2], "discriminator_a", d_norm),
+        patchgan_discriminator(channels, ndf, d_layers, seeds[3], "discriminator_b", d_norm),
         objective=objective, cycle_weight=cycle_weight, identity_weight=identity_weight,
         pool_size=pool_size, image_shape=(crop_size, crop_size, channels), seed=seed,
+        gan_weight=gan_weight,
     )
 
     def schedule():

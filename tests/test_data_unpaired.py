@@ -170,3 +170,16 @@ def test_training_dataset_resumes_exactly():
 def test_batch_larger_than_domains_is_refused():
     with pytest.raises(UserInputError, match="--batch-size"):
         unpaired.training_dataset(_tiny_pair(), crop_size=32, batch_size=8)
+
+
+def test_smallest_side_of_each_source(tmp_path):
+    assert unpaired.smallest_side(_folders(tmp_path)) == 40  # 40x48 and 44x44 images
+    assert unpaired.smallest_side("photos:tone") == min(
+        min(photos.photo(name).shape[:2])
+        for name in unpaired.TONE_PHOTOS_A + unpaired.TONE_PHOTOS_B)
+
+
+def test_steps_beyond_one_pass_repeat_the_data(tmp_path):
+    pair = unpaired.load_pair(_folders(tmp_path), crop_size=32, load_size=36)
+    batches = list(unpaired.training_dataset(pair, crop_size=32, batch_size=2, steps=5))
+    assert len(batches) == 5  # 3 images per domain: one pass is 1 step, the rest repeats

@@ -181,3 +181,41 @@ def test_cyclegan_config_round_trip_and_checkpoint_items(tmp_path):
     items = model.checkpoint_items()
     assert {"generator_ab", "generator_ba", "discriminator_a", "discriminator_b", "g_optimizer",
             "d_optimizer", "pool_a", "pool_b", "seed_state"} <= set(items)
+
+
+def test_identity_start_generator_returns_its_input_exactly():
+    generator = cyclegan.residual_generator(3, ngf=4, n_blocks=1, colour_width=4, seed=0)
+    x = _images((2, 32, 40, 3))
+    np.testing.assert_array_equal(np.asarray(generator(x)), x)
+    # Upsampling is resize-convolution: no transposed convolution (no checkerboard).
+    assert not any(isinstance(layer, keras.layers.Conv2DTranspose) for layer in generator.layers)
+    assert sum(isinstance(layer, keras.layers.UpSampling2D) for layer in generator.layers) == 2
+
+
+def test_identity_start_generator_learns_and_stays_in_range():
+    generator = cyclegan.residual_generator(1, ngf=4, n_blocks=1, colour_width=4, seed=0)
+    residual = generator.get_layer("residual")
+    kernel, bias = residual.get_weights()
+    residual.set_weights([kernel, bias + 5.0])  # push every pixel past the top of the range
+    x = _images((1, 16, 16, 1))
+    out = np.asarray(generator(x))
+    assert out.max() == 1.0 and np.all(out >= -1)
+    assert cyclegan.translate(generator, _images((1, 13, 21, 1))).shape == (1, 13, 21, 1)
+
+
+def test_build_cyclegan_generators_and_discriminator_norm():
+    def norms(model):
+        return sum(isinstance(layer, keras.layers.GroupNormalization) for layer in model.layers)
+
+    paper = cyclegan.build_cyclegan(channels=3, crop_size=32, ngf=4, ndf=4, n_blocks=1,
+                                    generator="paper", seed=0)
+    assert any(isinstance(layer, keras.layers.Conv2DTranspose)
+               for layer in paper.generator_ab.layers)
+    assert norms(paper.discriminator_a) == 3
+    cpu = cyclegan.build_cyclegan(channels=3, crop_size=32, ngf=4, ndf=4, generator="identity",
+                                  d_norm="none", seed=0)
+    x = _images((1, 32, 32, 3))
+    np.testing.assert_array_equal(np.asarray(cpu.generator_ba(x)), x)
+    assert norms(cpu.discriminator_b) == 0
+    with pytest.raises(ValueError, match="generator"):
+        cyclegan.build_cyclegan(generator="unet")

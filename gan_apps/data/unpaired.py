@@ -220,6 +220,22 @@ def load_pair(source, *, split="train", crop_size=256, load_size=None, channels=
     return _tfds_pair(source.tfds_name, split, size, channels, data_dir)
 
 
+def smallest_side(source):
+    """The smallest height or width among the training images of ``source`` (pixels).
+
+    What the CPU defaults of ``translate train`` are sized from: ``photos:tone`` patches are
+    cut from photos of at least 300 px; a folder pair is decoded and measured; the TFDS
+    ``cycle_gan`` sets are 256 px.
+    """
+    source = check_source(source)
+    if source.kind == "tone":
+        return min(min(photos.photo(name).shape[:2]) for name in TONE_PHOTOS_A + TONE_PHOTOS_B)
+    if source.kind == "tfds":
+        return 256
+    return min(min(image.shape[:2]) for path, label in zip(source.paths, "AB")
+               for _, image in _decode_domain(path, label))
+
+
 def has_test_split(source):
     """Whether ``source`` holds test images apart from its training images."""
     return check_source(source).kind != "folder"
@@ -250,12 +266,15 @@ def training_dataset(pair, *, crop_size, batch_size, seed=0, initial_epoch=0, ep
 
     The two domains are shuffled independently (unpaired); the order and the jitter of
     epoch ``e`` depend only on ``(seed, e)``, so resuming at epoch ``e`` replays it exactly.
-    ``steps`` (batches per epoch) defaults to :func:`steps_per_epoch`; training must consume
-    exactly that many per epoch for resume to be exact.
+    ``steps`` (batches per epoch) defaults to :func:`steps_per_epoch`; more than that
+    repeats the data within the epoch (fresh permutations, fresh jitter). Training must
+    consume exactly ``steps`` per epoch for resume to be exact.
     """
     if batch_size < 1:
         raise UserInputError(f"--batch-size must be >= 1, got {batch_size}")
-    steps = min(steps or np.inf, steps_per_epoch(pair, batch_size))
+    if steps_per_epoch(pair, batch_size) < 1:
+        steps = 0
+    steps = steps or steps_per_epoch(pair, batch_size)
     if steps < 1:
         raise UserInputError(
             f"the domains have {len(pair.a)} and {len(pair.b)} examples, fewer than the batch "
