@@ -37,7 +37,7 @@ class _Parser(argparse.ArgumentParser):
 def add_option(parser, option):
     """Add one :class:`gan_apps.commands.Option` to an argparse parser."""
     if option.positional:
-        parser.add_argument(option.dest, help=option.help)
+        parser.add_argument(option.dest, nargs=None if option.required else "?", help=option.help)
         return
     names = (*option.aliases, option.flag)
     if option.action in ("store_true", "store_false"):

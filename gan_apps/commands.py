@@ -236,10 +236,18 @@ def print_sweep(result, settings):
 
 
 def print_super_resolution(result, settings):
-    print(f"{result['images']} images of {result['data']}, x{result['scale']}, "
-          f"{result['degradation']} LR; Y channel, border {result['scale']}")
+    print(f"{result['description']}: {result['images']} images of {result['data']}, "
+          f"x{result['scale']}, {result['degradation']} LR; Y channel, border {result['scale']}")
+    print(f"{'':14s} {'PSNR dB':>8s} {'vs bicubic':>10s} {'SSIM':>7s} {'colour bias':>11s} "
+          f"{'HF energy':>9s}")
+    bicubic = result["bicubic"]["psnr"]
     for name in (n for n, v in result.items() if isinstance(v, dict)):
-        print(f"{name:10s} PSNR {result[name]['psnr']:.2f} dB  SSIM {result[name]['ssim']:.4f}")
+        row = result[name]
+        print(f"{name:14s} {row['psnr']:8.2f} {row['psnr'] - bicubic:+10.2f} {row['ssim']:7.4f} "
+              f"{row['colour_bias']:+11.2f} {row['hf_energy']:9.2f}")
+    print("colour bias: largest per-channel mean difference from the truth in grey levels; "
+          "HF energy: detail energy relative to the truth's (1 = as much)")
+    print(result["verdict"])
 
 
 def near_chance(accuracy, num_classes):
@@ -306,8 +314,9 @@ def print_adversarial_evaluation(result, settings):
 
 # --- shared options -------------------------------------------------------------------------
 
-def run_dir(help=None):
-    return Option("run_dir", "run_dir", help=help)
+def run_dir(help=None, required=True):
+    """The run folder positional; ``required=False`` makes it optional (``RUN`` or a flag)."""
+    return Option("run_dir", "run_dir", help=help, required=required)
 
 
 def seed():
@@ -440,6 +449,12 @@ GAN = Command("gan", None, top_level=True, actions=(
 
 # --- translate ------------------------------------------------------------------------------
 
+def print_translation(result, settings):
+    from gan_apps.pipelines import translation
+
+    print(translation.format_evaluation(result))
+
+
 TRANSLATE = Command("translate", "unpaired image-to-image translation (CycleGAN)", actions=(
     Action("train", "train a CycleGAN on two unpaired domains",
            "gan_apps.pipelines.translation:train", report=print_run_folder,
@@ -448,13 +463,15 @@ TRANSLATE = Command("translate", "unpaired image-to-image translation (CycleGAN)
                       help=f"{registry.source_forms(registry.TRANSLATE)} (default photos:tone)"),
                Option("--out", "out", help="run folder (default runs/cyclegan-DATA); an "
                                            "existing run resumes"),
+               Option("--preset", "preset", default="cpu", choices=("cpu", "paper"),
+                      help="cpu (default): identity-start generator, sizes picked from the "
+                           "images so training takes about 8 min on 2 idle cores (estimate "
+                           "printed first); paper: Zhu et al.'s networks and sizes (crop 256, "
+                           "ngf/ndf 64, batch 1, 100 + 100 epochs)"),
+               Option("--generator", "generator", choices=("identity", "paper"),
+                      help="identity (cpu preset): G(x) = x at start, learns a residual; "
+                           "paper: the paper's ResNet generator"),
                Option("--epochs", "epochs", COUNT,
-def print_translation(result, settings):
-    from gan_apps.pipelines import translation
-
-    print(translation.format_evaluation(result))
-
-
                       help="epochs at a constant learning rate (default cpu 4, paper 100)"),
                Option("--decay-epochs", "decay_epochs", COUNT,
                       help="epochs of linear decay to zero (default cpu 4, paper 100)"),
@@ -465,14 +482,6 @@ def print_translation(result, settings):
                       help="default cpu 4, paper 1"),
                Option("--crop-size", "crop_size", POSITIVE_INT,
                       help="training crop (default cpu: from the images, at most 64; paper 256)"),
-               Option("--preset", "preset", default="cpu", choices=("cpu", "paper"),
-                      help="cpu (default): identity-start generator, sizes picked from the "
-                           "images so training takes about 8 min on 2 idle cores (estimate "
-                           "printed first); paper: Zhu et al.'s networks and sizes (crop 256, "
-                           "ngf/ndf 64, batch 1, 100 + 100 epochs)"),
-               Option("--generator", "generator", choices=("identity", "paper"),
-                      help="identity (cpu preset): G(x) = x at start, learns a residual; "
-                           "paper: the paper's ResNet generator"),
                Option("--load-size", "load_size", POSITIVE_INT,
                       help="resize before the crop (default 286/256 x crop)"),
                Option("--channels", "channels", CHANNELS, choices=(1, 3),
@@ -485,6 +494,9 @@ def print_translation(result, settings):
                       help="residual blocks (default identity 3; paper 6 up to 128 px, else 9)"),
                Option("--objective", "objective", default="least_squares",
                       help="adversarial objective (default least_squares)"),
+               Option("--gan-weight", "gan_weight", WEIGHT,
+                      help="factor on the adversarial terms (default cpu 2, which trains as "
+                           "lambda 5 at the paper's weight; paper 1)"),
                Option("--cycle-weight", "cycle_weight", WEIGHT, 10.0, help="lambda (default 10)"),
                Option("--identity-weight", "identity_weight", WEIGHT,
                       help="identity loss weight as a fraction of lambda (default cpu 0, "
@@ -495,9 +507,6 @@ def print_translation(result, settings):
                       help="Adam learning rate (default 2e-4)"),
                seed(),
                data_dir("prepared cycle_gan sets"),
-               Option("--gan-weight", "gan_weight", WEIGHT,
-                      help="factor on the adversarial terms (default cpu 2, which trains as "
-                           "lambda 5 at the paper's weight; paper 1)"),
                *RUNTIME,
            )),
     Action("apply", "translate an image file or a folder of images",
@@ -511,6 +520,9 @@ def print_translation(result, settings):
                        "distances, cycle error) and a verdict; writes RUN/metrics.json",
            "gan_apps.pipelines.translation:evaluate", report=print_translation, options=(
                run_dir(),
+               Option("--test", "test",
+                      help="folder:A_TEST,B_TEST, paired test images matched by file name: "
+                           "MAE and PSNR of G(A) vs B and F(B) vs A beside the identity's"),
                Option("--extractor", "extractor", choices=("digits", "inception"),
                       help="features for FID (default: none; digits only for digit images)"),
                Option("--inception-weights", "inception_weights",
@@ -520,9 +532,6 @@ def print_translation(result, settings):
            "gan_apps.pipelines.translation:export", report=print_result, options=export_options()),
 ))
 
-               Option("--test", "test",
-                      help="folder:A_TEST,B_TEST, paired test images matched by file name: "
-                           "MAE and PSNR of G(A) vs B and F(B) vs A beside the identity's"),
 
 # --- recover --------------------------------------------------------------------------------
 
@@ -574,8 +583,21 @@ RECOVER = Command("recover", "compressed sensing with a generative prior (Bora e
 
 # --- super-resolve --------------------------------------------------------------------------
 
-SUPER_RESOLVE = Command("super-resolve", "single-image super-resolution (SRResNet / SRGAN)", actions=(
-    Action("train", "train SRResNet (pixel loss) or SRGAN on HR images",
+def _pretrained():
+    return Option("--pretrained", "pretrained", choices=("x2", "x4"),
+                  help="use the generator shipped in the package (x2 or x4) instead of a run")
+
+
+def _self_ensemble():
+    return Option("--self-ensemble", "self_ensemble", action="store_true",
+                  help="average the 8 flipped / rotated passes (EDSR+): 8x the time, "
+                       "about 0.1 dB more")
+
+
+SUPER_RESOLVE = Command("super-resolve", "single-image super-resolution (bicubic-residual "
+                                         "network, SRResNet / SRGAN)", actions=(
+    Action("train", "train the SR network (pixel loss) or SRGAN on HR images; prints a time "
+                    "estimate first",
            "gan_apps.pipelines.super_resolution:train", report=print_run_folder,
            epilog=_sources_epilog(registry.SUPER_RESOLVE), options=(
                Option("--scale", "scale", INTEGER, 4,
@@ -585,22 +607,40 @@ SUPER_RESOLVE = Command("super-resolve", "single-image super-resolution (SRResNe
                            "(default photos)"),
                Option("--out", "out", help="run folder (default runs/MODEL-xSCALE); an existing "
                                            "run resumes"),
-               Option("--model", "model", default="srresnet", choices=("srresnet", "srgan")),
+               Option("--model", "model", default="srresnet", choices=("srresnet", "srgan"),
+                      help="srresnet: the generator on the pixel loss (default); srgan: "
+                           "adversarial fine-tuning (with --init-from)"),
+               Option("--preset", "preset", default="cpu", choices=("cpu", "paper"),
+                      help="cpu (default): bicubic-residual network 8 x 32, L1, Adam 1e-3 with "
+                           "cosine decay, 10 x 200 steps (minutes on 2 cores); paper: SRResNet "
+                           "16 x 64 with BN, MSE, Adam 1e-4 constant, 96-px patches"),
+               Option("--network", "network", choices=("residual", "srresnet"),
+                      help="residual: bicubic plus a learned correction; srresnet: Ledig et "
+                           "al.'s network (default: the preset's)"),
                Option("--init-from", "init_from", metavar="RUN",
                       help="start the generator from a finished run (SRGAN fine-tuning from "
                            "SRResNet)"),
-               Option("--epochs", "epochs", POSITIVE_INT, 10, help="total epochs (default 10)"),
-               Option("--steps", "steps", POSITIVE_INT, 100, help="steps per epoch (default 100)"),
-               Option("--batch-size", "batch_size", POSITIVE_INT, 16,
+               Option("--epochs", "epochs", POSITIVE_INT,
+                      help="total epochs (default: the preset's, 10; srgan 5)"),
+               Option("--steps", "steps", POSITIVE_INT,
+                      help="steps per epoch (default: the preset's, 200 cpu / 100 paper)"),
+               Option("--batch-size", "batch_size", POSITIVE_INT,
                       help="patches per batch (default 16)"),
-               Option("--patch-size", "patch_size", POSITIVE_INT, 96,
-                      help="HR patch size (default 96)"),
-               Option("--blocks", "blocks", POSITIVE_INT, 16, help="residual blocks (default 16)"),
-               Option("--filters", "filters", POSITIVE_INT, 64, help="feature maps (default 64)"),
+               Option("--patch-size", "patch_size", POSITIVE_INT,
+                      help="HR patch size (default: cpu 64 at x2, 96 at x3/x4; paper 96)"),
+               Option("--blocks", "blocks", POSITIVE_INT,
+                      help="residual blocks (default: cpu 8, paper 16)"),
+               Option("--filters", "filters", POSITIVE_INT,
+                      help="feature maps (default: cpu 32, paper 64)"),
                Option("--no-batch-norm", "batch_norm", action="store_false",
-                      help="drop BN from the generator"),
-               Option("--lr", "learning_rate", LEARNING_RATE, 1e-4,
-                      help="Adam learning rate (default 1e-4)"),
+                      help="drop BN from the SRResNet generator (the residual network has none)"),
+               Option("--loss", "loss", choices=("l1", "mse"),
+                      help="pixel loss (default: cpu l1, paper mse)"),
+               Option("--lr", "learning_rate", LEARNING_RATE,
+                      help="Adam learning rate (default: cpu 1e-3, paper and srgan 1e-4)"),
+               Option("--lr-schedule", "lr_schedule", choices=("cosine", "constant"),
+                      help="cosine decay to 0 over the run, or constant (default: cpu cosine, "
+                           "paper and srgan constant)"),
                Option("--degradation", "degradation", default="matlab_bicubic",
                       help="LR degradation: matlab_bicubic (default), cv2_cubic, area, or "
                            "dataset (div2k's own LR images)"),
@@ -615,25 +655,32 @@ SUPER_RESOLVE = Command("super-resolve", "single-image super-resolution (SRResNe
                data_dir("a prepared div2k"),
                *RUNTIME,
            )),
-    Action("apply", "upscale an image file or a folder of images",
+    Action("apply", "upscale an image file or a folder of images (any size, grey or colour)",
            "gan_apps.pipelines.super_resolution:apply", report=print_written, options=(
-               run_dir(),
+               run_dir("run folder (or --pretrained)", required=False),
+               _pretrained(),
                Option("--input", "input", required=True, help="image file or folder"),
                Option("--output", "output", required=True, help="folder for the upscaled PNGs"),
                Option("--tile", "tile", POSITIVE_INT, 128, help="LR tile size (default 128)"),
                Option("--overlap", "overlap", COUNT, help="LR context per tile side (default: "
                                                           "the network's receptive radius, seamless)"),
+               _self_ensemble(),
            )),
-    Action("evaluate", "Y-channel PSNR/SSIM vs bicubic; writes RUN/metrics.json",
+    Action("evaluate", "Y-channel PSNR/SSIM beside bicubic and Lanczos-3, with a verdict; "
+                       "writes RUN/metrics.json",
            "gan_apps.pipelines.super_resolution:evaluate", report=print_super_resolution, options=(
-               run_dir(),
+               run_dir("run folder (or --pretrained)", required=False),
+               _pretrained(),
                Option("--data", "data", help="HR images (default: the run's data, held-out split)"),
                data_dir("a prepared div2k"),
                Option("--max-images", "max_images", POSITIVE_INT),
+               _self_ensemble(),
            )),
     Action("export", "SavedModel: lr uint8 -> hr uint8",
            "gan_apps.pipelines.super_resolution:export", report=print_result,
-           options=export_options()),
+           options=(run_dir("run folder (or --pretrained)", required=False), _pretrained(),
+                    Option("--output", "output",
+                           help="export folder (default RUN/export; required with --pretrained)"))),
 ))
 
 

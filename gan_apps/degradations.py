@@ -86,20 +86,34 @@ def _as_uint8(image):
 def imresize(image, output_shape, kernel="cubic", antialias=True):
     """MATLAB ``imresize(image, output_shape, kernel)`` of a [H, W, C] or [H, W] image.
 
-    Rows are resized first, then columns (MATLAB's order for equal scales), in float64.
-    uint8 input gives uint8 output (rounded and clipped, as MATLAB does); float input gives
-    float64 output.
+    One 1-D pass per axis, the axis with the smaller scale factor first (MATLAB's order;
+    rows first for equal factors), in float64. uint8 input gives uint8 output, rounded
+    and clipped after EACH pass as MATLAB does (its 1-D resize returns the input's class,
+    so the second pass reads a uint8 image): published SR numbers are made this way.
+    Float input gives float64 output with no rounding.
     """
     array = np.asarray(image)
     out_h, out_w = (int(n) for n in output_shape)
     if out_h < 1 or out_w < 1:
         raise UserInputError(f"cannot resize to {out_h}x{out_w}; the image is too small for this scale")
+    integer = array.dtype == np.uint8
     values = array.astype(np.float64)
     rows = resize_matrix(array.shape[0], out_h, kernel, antialias)
     cols = resize_matrix(array.shape[1], out_w, kernel, antialias)
-    values = np.tensordot(rows, values, axes=(1, 0))
-    values = np.moveaxis(np.tensordot(cols, values, axes=(1, 1)), 0, 1)
-    return _as_uint8(values) if array.dtype == np.uint8 else values
+
+    def along_rows(values):
+        values = np.tensordot(rows, values, axes=(1, 0))
+        return _as_uint8(values).astype(np.float64) if integer else values
+
+    def along_columns(values):
+        values = np.moveaxis(np.tensordot(cols, values, axes=(1, 1)), 0, 1)
+        return _as_uint8(values).astype(np.float64) if integer else values
+
+    if out_w / array.shape[1] < out_h / array.shape[0]:
+        values = along_rows(along_columns(values))
+    else:
+        values = along_columns(along_rows(values))
+    return values.astype(np.uint8) if integer else values
 
 
 def check_scale(scale):

@@ -658,6 +658,42 @@ def check_steps_per_execution(value):
     return value
 
 
+def time_step(step, *, warmup=1, repeats=3):
+    """Median wall seconds of ``step()`` over ``repeats`` calls after ``warmup`` calls.
+
+    For the time estimate a run prints before it starts: ``step`` should do the work of
+    one training step (forward and backward passes) without changing the model.
+    """
+    import time
+
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def format_duration(seconds):
+    """``"45 s"``, ``"3.5 min"`` or ``"2.1 h"``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def print_estimate(seconds_per_step, steps, *, overhead=1.1):
+    """Print how long ``steps`` training steps should take at ``seconds_per_step`` (measured),
+    times ``overhead`` for the optimizer update, the input pipeline and checkpoints."""
+    total = seconds_per_step * steps * overhead
+    print(f"estimated training time: about {format_duration(total)} ({steps} steps at "
+          f"{seconds_per_step:.2f} s per step, measured on this machine)", flush=True)
+    return total
+
+
 @dataclasses.dataclass(frozen=True)
 class Feed:
     """What ``fit`` reads. ``dataset(initial_epoch)`` makes the input of a fit that starts at

@@ -66,14 +66,34 @@ def test_known_matlab_x2_upscaling_weights():
     np.testing.assert_allclose(matrix[7, 2:6], expected[::-1], atol=1e-12)
 
 
-def test_matlab_bicubic_image_is_separable_and_rounds_uint8():
+def as_uint8(values):
+    return np.clip(np.round(values), 0, 255)
+
+
+def test_matlab_bicubic_image_is_separable_and_rounds_uint8_after_each_pass():
     rng = np.random.default_rng(0)
     hr = rng.integers(0, 256, size=(24, 36, 3), dtype=np.uint8)
     lr = degradations.matlab_bicubic(hr, 3)
     assert lr.shape == (8, 12, 3) and lr.dtype == np.uint8
     rows = np.stack([reference_resize_1d(col, 8) for col in hr[..., 1].T.astype(float)], axis=1)
-    both = np.stack([reference_resize_1d(row, 12) for row in rows])
-    np.testing.assert_array_equal(lr[..., 1], np.clip(np.round(both), 0, 255).astype(np.uint8))
+    both = np.stack([reference_resize_1d(row, 12) for row in as_uint8(rows)])
+    np.testing.assert_array_equal(lr[..., 1], as_uint8(both).astype(np.uint8))
+
+
+def test_uint8_rounding_between_passes_hand_computed():
+    # imresize([100 0; 0 100], 2, 'bicubic') on uint8: 2 -> 4 pixels along each axis with
+    # Keys' weights folded at the mirrored borders (derived by hand):
+    #   out1 = 1.09375 a - 0.09375 b, out2 = 0.796875 a + 0.203125 b (and mirrored).
+    weights = np.array([[1.09375, -0.09375], [0.796875, 0.203125],
+                        [0.203125, 0.796875], [-0.09375, 1.09375]])
+    image = np.array([[100, 0], [0, 100]], np.uint8)
+    rows = as_uint8(weights @ image)  # [[109, 0], [80, 20], [20, 80], [0, 109]]
+    np.testing.assert_array_equal(rows[:, 0], [109, 80, 20, 0])
+    expected = as_uint8(rows @ weights.T)
+    assert expected[0, 0] == 119  # 121 if rounded only once (109.375 * 1.09375 + ...)
+    got = degradations.upscale(image[..., None], 2)[..., 0]
+    np.testing.assert_array_equal(got, expected)
+    assert as_uint8(weights @ image @ weights.T)[0, 0] == 121
 
 
 def test_upscale_matches_direct_formula():

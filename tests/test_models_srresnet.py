@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_apps import objectives
+from gan_apps import degradations, objectives
 from gan_apps.errors import UserInputError
 from gan_apps.models import srresnet
 
@@ -138,3 +138,62 @@ def test_keras_round_trip(tmp_path):
     restored = keras.models.load_model(generator_path)
     np.testing.assert_allclose(np.asarray(restored(lr)), np.asarray(model.generator(lr)), atol=1e-6)
     assert isinstance(tf.convert_to_tensor(restored(lr)), tf.Tensor)
+
+
+# --- the bicubic-residual network (the default) -------------------------------------------
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_bicubic_layer_equals_matlab_imresize_on_float_input(scale):
+    x = np.random.default_rng(scale).uniform(-1, 1, (2, 7, 9, 3))
+    got = np.asarray(srresnet.BicubicUpsample(scale)(x.astype(np.float32)))
+    expected = np.stack([degradations.upscale(image, scale) for image in x])
+    assert got.shape == (2, 7 * scale, 9 * scale, 3)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_untrained_residual_network_is_bicubic(scale):
+    keras.utils.set_random_seed(0)
+    generator = srresnet.residual_generator(scale, 3, num_blocks=2, filters=8)
+    lr = np.random.default_rng(1).uniform(-1, 1, (1, 10, 12, 3))
+    np.testing.assert_allclose(np.asarray(generator(lr.astype(np.float32)))[0],
+                               degradations.upscale(lr[0], scale), atol=1e-5)
+
+
+def test_icnr_sub_pixel_phases_are_equal_at_initialisation():
+    keras.utils.set_random_seed(0)
+    generator = srresnet.residual_generator(4, 3, num_blocks=1, filters=8)
+    shuffled = keras.Model(generator.inputs, generator.get_layer("up_shuffle").output)
+    out = np.asarray(shuffled(np.random.default_rng(0).uniform(-1, 1, (1, 6, 6, 3)).astype(np.float32)))[0]
+    phases = [out[i::4, j::4] for i in range(4) for j in range(4)]
+    assert np.abs(phases[0]).mean() > 0.01  # not trivially zero
+    for phase in phases[1:]:
+        np.testing.assert_allclose(phase, phases[0], atol=1e-6)
+    # The kernel itself: phase m's output channels (m C + c) repeat phase 0's.
+    kernel = srresnet.ICNR(4)((3, 3, 8, 48)).numpy()
+    np.testing.assert_array_equal(kernel[..., :3], kernel[..., 45:])
+
+
+def test_residual_network_learns_and_round_trips(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = srresnet.build_srgan(scale=2, channels=3, blocks=1, filters=8, batch_norm=False,
+                                 network="residual", pixel_loss="l1", learning_rate=1e-3,
+                                 decay_steps=10)
+    lr = np.random.default_rng(0).uniform(-1, 1, (4, 8, 8, 3)).astype(np.float32)
+    hr = np.random.default_rng(1).uniform(-1, 1, (4, 16, 16, 3)).astype(np.float32)
+    model.fit(lr, hr, epochs=1, batch_size=4, verbose=0)
+    assert float(model.generator.get_layer("gate").gate.numpy()) != 0.0
+    path = str(tmp_path / "g.keras")
+    model.generator.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(loaded(lr), model.generator(lr), atol=1e-6)
+    assert srresnet.generator_radius(loaded) == srresnet.receptive_radius(2, 1, "residual") == 5
+
+
+def test_pixel_losses_against_hand_values():
+    hr, sr = np.zeros((1, 2, 2, 1), np.float32), np.array([0.5, -1.5, 0.0, 1.0], np.float32).reshape(1, 2, 2, 1)
+    assert float(srresnet.pixel_loss(hr, sr, "l1")) == pytest.approx(0.75)
+    assert float(srresnet.pixel_loss(hr, sr, "mse")) == pytest.approx((0.25 + 2.25 + 1.0) / 4)
+    with pytest.raises(UserInputError, match="pixel loss"):
+        srresnet.pixel_loss(hr, sr, "l2")

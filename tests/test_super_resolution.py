@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from gan_apps import cli, degradations
+from gan_apps import cli, commands, degradations
 from gan_apps.data import hr_images
 from gan_apps.evaluation.image_quality import psnr
 from gan_apps.images import write_png
@@ -70,6 +70,44 @@ def test_tiled_output_matches_whole_image():
     assert np.abs(whole.astype(int) - short_context.astype(int)).max() > 1
 
 
+def test_tiled_residual_network_matches_whole_image_and_small_images():
+    keras.utils.set_random_seed(1)
+    generator = srresnet.residual_generator(3, 3, num_blocks=2, filters=8)
+    generator.get_layer("gate").gate.assign(0.7)  # as if trained: the branch counts
+    lr = np.random.default_rng(0).integers(0, 256, size=(23, 17, 3), dtype=np.uint8)
+    whole = sr.super_resolve(generator, lr, 3, tile=64)
+    tiled = sr.super_resolve(generator, lr, 3, tile=9)
+    assert np.abs(whole.astype(int) - tiled.astype(int)).max() <= 1
+    for shape in ((1, 1, 3), (2, 9, 3)):
+        tiny = np.random.default_rng(1).integers(0, 256, size=shape, dtype=np.uint8)
+        assert sr.super_resolve(generator, tiny, 3).shape == (shape[0] * 3, shape[1] * 3, 3)
+
+
+def test_untrained_network_output_is_bicubic_on_a_photo():
+    generator = srresnet.residual_generator(4, 3, num_blocks=1, filters=4)
+    hr = degradations.modcrop(hr_images.load_images("photos", split="test", channels=3)[0][1], 4)
+    lr = degradations.matlab_bicubic(hr[:160, :200], 4)
+    ours = sr.super_resolve(generator, lr, 4).astype(int)
+    # Bicubic in float, rounded once: equal up to the final rounding.
+    exact = np.clip(np.round(degradations.upscale(lr.astype(np.float64), 4)), 0, 255)
+    assert np.abs(ours - exact).max() <= 1
+    # MATLAB's uint8 bicubic also rounds and clips between its passes: within a grey level on average.
+    assert np.abs(ours - degradations.upscale(lr, 4)).mean() < 0.5
+
+
+def test_presets_fill_what_is_not_given():
+    cpu = sr.run_config(commands.settings("super-resolve", "train"), hr_images.check_source("photos"))
+    assert (cpu["network"], cpu["blocks"], cpu["filters"], cpu["loss"], cpu["batch_norm"]) == (
+        "residual", 8, 32, "l1", False)
+    assert (cpu["learning_rate"], cpu["lr_schedule"], cpu["patch_size"]) == (1e-3, "cosine", 96)
+    paper = sr.run_config(commands.settings("super-resolve", "train", {"preset": "paper", "scale": 2,
+                                                                       "blocks": 4}),
+                          hr_images.check_source("photos"))
+    assert (paper["network"], paper["blocks"], paper["filters"], paper["loss"]) == (
+        "srresnet", 4, 64, "mse")
+    assert (paper["batch_norm"], paper["learning_rate"], paper["patch_size"]) == (True, 1e-4, 96)
+
+
 def test_run_folder_evaluate_apply_export(trained_run, tmp_path, capsys):
     config = json.load(open(os.path.join(trained_run, "config.json")))
     assert config["kind"] == "super_resolution" and config["degradation"] == "matlab_bicubic"
@@ -77,10 +115,19 @@ def test_run_folder_evaluate_apply_export(trained_run, tmp_path, capsys):
     assert os.path.isdir(os.path.join(trained_run, "checkpoints"))
 
     assert cli.main(["super-resolve", "evaluate", trained_run, "--max-images", "1"]) == 0
-    assert "bicubic    PSNR" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "srresnet run, residual network 1 x 8" in out
+    for row in ("model", "bicubic", "lanczos3"):
+        assert any(line.startswith(row + " ") for line in out.splitlines()), row
+    verdict = [line for line in out.splitlines() if line.startswith("verdict: the model is")]
+    assert len(verdict) == 1 and "bicubic" in verdict[0]
     results = json.load(open(os.path.join(trained_run, "metrics.json")))
-    assert results["images"] == 1 and results["scale"] == 2 and "srresnet" in results
-    assert 25 < results["bicubic"]["psnr"] < 45 and 0 < results["srresnet"]["ssim"] <= 1
+    assert results["images"] == 1 and results["scale"] == 2 and "model" in results
+    assert 25 < results["bicubic"]["psnr"] < 45 and 0 < results["model"]["ssim"] <= 1
+    assert results["verdict"] == verdict[0]
+    assert results["gain_db"] == pytest.approx(results["model"]["psnr"] - results["bicubic"]["psnr"])
+    # Two steps barely move the gate: the residual network is still (nearly) bicubic.
+    assert abs(results["gain_db"]) < 0.5 and abs(results["model"]["colour_bias"]) < 1.0
 
     inputs = tmp_path / "in"
     rng = np.random.default_rng(0)
@@ -116,13 +163,19 @@ def test_export_matches_keras_in_a_fresh_process(trained_run, tmp_path):
 def test_resume_and_srgan_from_srresnet(trained_run, tmp_path, capsys):
     assert cli.main(["super-resolve", "train", "--scale", "2", "--out", trained_run,
                      "--epochs", "2", *TINY]) == 0
-    assert "resuming" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "resuming" in out
+    # The estimate comes before training, for the 2 steps left.
+    assert "estimated training time: about" in out and "(2 steps at" in out
     assert cli.main(["super-resolve", "train", "--scale", "2", "--out", trained_run,
                      "--epochs", "2", "--blocks", "2", *TINY[2:]]) == 2
     gan_run = str(tmp_path / "srgan")
     assert cli.main(["super-resolve", "train", "--scale", "2", "--model", "srgan", "--init-from",
                      trained_run, "--out", gan_run, "--epochs", "1", *TINY]) == 0
-    assert "pixel MSE content loss" in capsys.readouterr().out
+    assert "SRGAN uses the pixel content loss" in capsys.readouterr().out
+    config = json.load(open(os.path.join(gan_run, "config.json")))
+    # SRGAN fine-tunes at the paper's constant 1e-4 whatever the preset.
+    assert config["learning_rate"] == 1e-4 and config["lr_schedule"] == "constant"
     assert os.path.isfile(os.path.join(gan_run, "discriminator.keras"))
     history = open(os.path.join(gan_run, "history.csv")).read()
     assert "d_loss" in history and "content_loss" in history
@@ -184,3 +237,71 @@ def test_tfds_div2k_mock(tmp_path):
     with pytest.raises(Exception, match="x4 LR images but --scale is 2"):
         sr.train(scale=2, data="tfds:div2k/bicubic_x4", degradation="dataset",
                  out=str(tmp_path / "x"))
+
+
+def _child_peak_rss_mb(code):
+    """Run ``code`` in a fresh Python and return its peak resident memory in MB.
+
+    Read from /proc/self/status (VmHWM): getrusage's ru_maxrss survives exec and would
+    count this (large) test process's memory at the fork.
+    """
+    script = code + textwrap.dedent("""
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                print("PEAK", int(line.split()[1]))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True)
+    return int(done.stdout.split("PEAK")[-1]) / 1024  # kB
+
+
+def test_large_apply_keeps_memory_bounded(tmp_path):
+    # A 4000 x 3000 photo at x2 (a 24-megapixel output): uint8 in, uint8 out, one tile at
+    # a time. The network is tiny so that the test measures the pipeline, not the model.
+    run = tmp_path / "run"
+    run.mkdir()
+    from gan_apps import runs
+
+
+    runs.save_model(srresnet.residual_generator(2, 3, num_blocks=1, filters=4), str(run / "generator.keras"))
+    runs.write_json(str(run / "config.json"), {"kind": "super_resolution", "scale": 2, "channels": 3})
+    ramp = np.linspace(0, 255, 4000, dtype=np.float32)
+    image = np.stack([np.broadcast_to(ramp, (3000, 4000))] * 3, axis=-1).astype(np.uint8)
+    write_png(str(tmp_path / "big.png"), image)
+    peak = _child_peak_rss_mb(textwrap.dedent(f"""
+        from gan_apps.pipelines import super_resolution as sr
+        sr.apply({str(run)!r}, input={str(tmp_path / "big.png")!r}, output={str(tmp_path / "out")!r}, tile=512)
+    """))
+    import cv2
+
+    assert cv2.imread(str(tmp_path / "out" / "big.png")).shape == (6000, 8000, 3)
+    assert peak < 2048, f"peak memory {peak:.0f} MB for a 4000x3000 x2 apply"
+
+
+def test_pretrained_apply_in_a_fresh_process_and_from_python(tmp_path):
+    for name in sr.PRETRAINED:
+        assert os.path.getsize(sr.pretrained_path(name)) < 5e6  # a few MB at most
+    photo = degradations.matlab_bicubic(hr_images.load_images("photos", split="test", channels=3)[1][1], 4)
+    write_png(str(tmp_path / "photo.png"), photo[:40, :50])
+    done = subprocess.run(["gan-apps", "super-resolve", "apply", "--pretrained", "x4", "--input",
+                           str(tmp_path / "photo.png"), "--output", str(tmp_path / "out")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "wrote 1 image(s)" in done.stdout
+    import cv2
+
+    upscaled = cv2.imread(str(tmp_path / "out" / "photo.png"))[..., ::-1]
+    assert upscaled.shape == (160, 200, 3)
+    # Not bicubic: the shipped network has learned a correction.
+    assert np.abs(upscaled.astype(int) - degradations.upscale(photo[:40, :50], 4)).mean() > 0.5
+    model = sr.load_pretrained("x2")
+    assert model.output_shape == (None, None, None, 3)
+    assert np.asarray(model(np.zeros((1, 8, 8, 3), np.float32))).shape == (1, 16, 16, 3)
+
+
+def test_pretrained_flag_errors(tmp_path, capsys):
+    assert cli.main(["super-resolve", "apply", "--input", "x.png", "--output", str(tmp_path)]) == 2
+    assert "pass a run folder or --pretrained" in capsys.readouterr().err
+    assert cli.main(["super-resolve", "export", "--pretrained", "x2"]) == 2
+    assert "--output" in capsys.readouterr().err
+    assert cli.main(["super-resolve", "evaluate", "--pretrained", "x3"]) == 2
+    assert "invalid choice" in capsys.readouterr().err

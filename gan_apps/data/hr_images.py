@@ -74,15 +74,18 @@ def load_images(source, *, split, channels, data_dir=None, max_images=None):
 
     Args:
         source: ``photos``, ``folder:PATH`` or ``tfds:div2k/CONFIG`` (text or Source).
-        split: ``train`` or ``test`` (photos: the fixed split by image; folder: every
-            image; div2k: ``train`` or ``validation``).
+        split: ``train`` or ``test`` (photos: the fixed split by image, and for ``train``
+            the grayscale photos as well (repeated to RGB for a colour model): brick,
+            gravel, grass and the rest add the textures six colour photos lack; folder:
+            every image; div2k: ``train`` or ``validation``).
 
     Returns:
         list of (name, hr uint8, lr uint8 or None).
     """
     source = check_source(source)
     if source.kind == "photos":
-        images, names = photos_lib.load_photos(split, channels=channels)
+        images, names = photos_lib.load_photos(split, channels=channels,
+                                               include_gray=split == "train")
         return [(n, image, None) for n, image in zip(names, images)][:max_images]
     if source.kind == "folder":
         return _load_folder(source.folder, channels, max_images)
