@@ -231,6 +231,16 @@ def generator_radius(generator):
     return receptive_radius(math.prod(shuffles), blocks, "srresnet")
 
 
+def generator_input(scale, channels, num_blocks, filters):
+    """The LR input of a generator, after checking its settings (one-line errors)."""
+    check_scale(scale)
+    if channels not in (1, 3):
+        raise UserInputError(f"channels must be 1 or 3, got {channels!r}")
+    if num_blocks < 1 or filters < 1:
+        raise UserInputError(f"num_blocks and filters must be >= 1, got {num_blocks}, {filters}")
+    return keras.Input((None, None, channels), name="lr")
+
+
 def srresnet_generator(scale=4, channels=3, num_blocks=16, filters=64, batch_norm=True,
                        name="srresnet"):
     """SRResNet (Ledig et al. 2017, Fig. 4 top; B = 16 blocks of k3n64s1).
@@ -245,12 +255,7 @@ def srresnet_generator(scale=4, channels=3, num_blocks=16, filters=64, batch_nor
     Returns:
         functional Model ``[B, h, w, channels] -> [B, h scale, w scale, channels]``.
     """
-    check_scale(scale)
-    if channels not in (1, 3):
-        raise UserInputError(f"channels must be 1 or 3, got {channels!r}")
-    if num_blocks < 1 or filters < 1:
-        raise UserInputError(f"num_blocks and filters must be >= 1, got {num_blocks}, {filters}")
-    inputs = keras.Input((None, None, channels), name="lr")
+    inputs = generator_input(scale, channels, num_blocks, filters)
     x = layers.Conv2D(filters, 9, padding="same", name="head_conv")(inputs)
     x = head = _prelu("head_prelu")(x)
     for i in range(num_blocks):
@@ -283,12 +288,7 @@ def residual_generator(scale=4, channels=3, num_blocks=8, filters=32, name="resi
     Returns:
         functional Model ``[B, h, w, channels] -> [B, h scale, w scale, channels]``.
     """
-    check_scale(scale)
-    if channels not in (1, 3):
-        raise UserInputError(f"channels must be 1 or 3, got {channels!r}")
-    if num_blocks < 1 or filters < 1:
-        raise UserInputError(f"num_blocks and filters must be >= 1, got {num_blocks}, {filters}")
-    inputs = keras.Input((None, None, channels), name="lr")
+    inputs = generator_input(scale, channels, num_blocks, filters)
     x = head = layers.Conv2D(filters, 3, padding="same", name="head_conv")(inputs)
     for i in range(num_blocks):
         y = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"block{i}_conv1")(x)
