@@ -80,6 +80,21 @@ def _residual_block(x, width, init):
     return keras.layers.Add()([x, y])
 
 
+def _encode(inputs, ngf, n_blocks, init):
+    """Both generators' front: 7x7 conv, two stride-2 convs (ngf x2, x4), then
+    ``n_blocks`` residual blocks; instance norm and ReLU after each conv."""
+    x = ReflectionPadding2D(3)(inputs)
+    x = keras.layers.Conv2D(ngf, 7, kernel_initializer=init())(x)
+    x = keras.layers.ReLU()(_instance_norm()(x))
+    for multiple in (2, 4):
+        x = keras.layers.Conv2D(ngf * multiple, 3, strides=2, padding="same",
+                                kernel_initializer=init())(x)
+        x = keras.layers.ReLU()(_instance_norm()(x))
+    for _ in range(n_blocks):
+        x = _residual_block(x, ngf * 4, init)
+    return x
+
+
 def resnet_generator(channels=3, ngf=64, n_blocks=9, seed=None, name="generator"):
     """ResNet generator of Zhu et al. 2017, Sec. 7.2 (after Johnson et al. 2016).
 
@@ -99,15 +114,7 @@ def resnet_generator(channels=3, ngf=64, n_blocks=9, seed=None, name="generator"
     _check_channels(channels)
     init = _normal_initializers(seed)
     inputs = keras.Input((None, None, channels), name="image")
-    x = ReflectionPadding2D(3)(inputs)
-    x = keras.layers.Conv2D(ngf, 7, kernel_initializer=init())(x)
-    x = keras.layers.ReLU()(_instance_norm()(x))
-    for multiple in (2, 4):
-        x = keras.layers.Conv2D(ngf * multiple, 3, strides=2, padding="same",
-                                kernel_initializer=init())(x)
-        x = keras.layers.ReLU()(_instance_norm()(x))
-    for _ in range(n_blocks):
-        x = _residual_block(x, ngf * 4, init)
+    x = _encode(inputs, ngf, n_blocks, init)
     for multiple in (2, 1):
         x = keras.layers.Conv2DTranspose(ngf * multiple, 3, strides=2, padding="same",
                                          kernel_initializer=init())(x)
@@ -169,15 +176,7 @@ def residual_generator(channels=3, ngf=16, n_blocks=3, colour_width=32, seed=Non
     colour_init = LayerSeeds(None if seed is None else seed * 1000 + 500).initializers(
         keras.initializers.HeNormal)
     inputs = keras.Input((None, None, channels), name="image")
-    x = ReflectionPadding2D(3)(inputs)
-    x = keras.layers.Conv2D(ngf, 7, kernel_initializer=init())(x)
-    x = keras.layers.ReLU()(_instance_norm()(x))
-    for multiple in (2, 4):
-        x = keras.layers.Conv2D(ngf * multiple, 3, strides=2, padding="same",
-                                kernel_initializer=init())(x)
-        x = keras.layers.ReLU()(_instance_norm()(x))
-    for _ in range(n_blocks):
-        x = _residual_block(x, ngf * 4, init)
+    x = _encode(inputs, ngf, n_blocks, init)
     for multiple in (2, 1):
         x = _resize_conv(x, ngf * multiple, init)
         x = keras.layers.ReLU()(_instance_norm()(x))
