@@ -543,14 +543,20 @@ def _recover_options(measurements, num):
                help="gaussian, inpaint-random, inpaint-block or superres (default gaussian)"),
         measurements,
         Option("--noise", "noise", FINITE, 0.1,
-               help="noise level: per-measurement std is NOISE/sqrt(m) (default 0.1)"),
+               help="noise std per measurement, as csgm (default 0.1)"),
         Option("--input", "input", default="digits",
                help="digits (held-out 8x8 digits), an image file or a folder (default digits)"),
         Option("--num", "num", POSITIVE_INT, num,
                help="signals to recover (default 16 for run, 100 for sweep)"),
         Option("--restarts", "restarts", POSITIVE_INT, 10, help="random restarts (default 10)"),
-        Option("--steps", "steps", POSITIVE_INT, 300, help="Adam steps on z (default 300)"),
+        Option("--steps", "steps", POSITIVE_INT, 1000, help="Adam steps on z (default 1000)"),
+        Option("--lr", "learning_rate", LEARNING_RATE, 0.01,
+               help="Adam learning rate on z (default 0.01, csgm's MNIST scripts)"),
         Option("--penalty", "penalty", WEIGHT, 0.1, help="lambda on ||z||^2 (default 0.1)"),
+        Option("--screen", "screen", POSITIVE, 0.1,
+               help="fraction of the steps every restart runs before only the best one (lowest "
+                    "total loss) per signal goes on (default 0.1; 1: csgm, every restart "
+                    "runs to the end)"),
         Option("--reference", "reference", help="data source of the baselines' training images "
                                                 "(default: the generator's training data)"),
         seed(),
@@ -694,11 +700,17 @@ def _search_options(num, evaluator_required):
         Option("--num", "num", POSITIVE_INT, num, aliases=("-n",),
                help="examples (per pair for evaluate)"),
         Option("--steps", "steps", COUNT, 200, help="Adam steps on z (default 200)"),
-        Option("--lr", "learning_rate", LEARNING_RATE, 0.01,
-               help="Adam learning rate (default 0.01)"),
-        Option("--lambda1", "lambda1", WEIGHT, 100.0),
-        Option("--lambda2", "lambda2", WEIGHT, 100.0),
+        Option("--lr", "learning_rate", LEARNING_RATE, 0.05,
+               help="Adam learning rate (default 0.05)"),
+        Option("--lambda1", "lambda1", WEIGHT, 3.0,
+               help="weight of the closeness term (default 3, calibrated for Adam; the "
+                    "reference code's 100 is for plain gradient descent)"),
+        Option("--lambda2", "lambda2", WEIGHT, 10.0,
+               help="weight of the auxiliary classifier's term (default 10, calibrated)"),
         Option("--eps", "eps", WEIGHT, 0.1, help="soft radius of the latent search (default 0.1)"),
+        Option("--closeness", "closeness", default="squared", choices=("squared", "l1"),
+               help="squared: mean max((z-z0)^2 - eps^2, 0), the reference code's (default); "
+                    "l1: mean max(|z-z0| - eps, 0), the paper's"),
         Option("--noise", "noise", WEIGHT, 0.0,
                help="noise-augmented attack amplitude on [-1, 1] images (default 0: off)"),
         seed(),
@@ -707,7 +719,8 @@ def _search_options(num, evaluator_required):
 
 ADVERSARIAL = Command("adversarial", "unrestricted adversarial examples from an AC-GAN "
                                      "(Song et al. 2018)", actions=(
-    Action("train-gan", "train the AC-GAN (WGAN-GP); report auxiliary accuracy and FID",
+    Action("train-gan", "train the AC-GAN (non-saturating, Odena et al.); report auxiliary "
+                        "accuracy and FID",
            "gan_apps.pipelines.adversarial:train_gan", report=print_acgan, options=(
                Option("--data", "data", default="digits",
                       help="labelled data source (default digits)"),
@@ -718,9 +731,10 @@ ADVERSARIAL = Command("adversarial", "unrestricted adversarial examples from an 
                Option("--batch-size", "batch_size", POSITIVE_INT),
                Option("--resolution", "resolution", RESOLUTION, 32, help="image size (default 32)"),
                Option("--width", "width", POSITIVE_INT, help="network width (default 32)"),
-               Option("--objective", "objective", default="wasserstein",
-                      help="AC-GAN objective (default wasserstein: WGAN-GP; or non_saturating, "
-                           "hinge, ...)"),
+               Option("--objective", "objective", default="non_saturating",
+                      help="AC-GAN objective (default non_saturating: Odena et al.'s recipe, "
+                           "class-conditional within minutes; wasserstein: the WGAN-GP AC-GAN, "
+                           "which needs ~20x more updates)"),
                Option("--samples", "samples", POSITIVE_INT, 1000,
                       help="generated images for the report (default 1000)"),
                seed(),
@@ -744,8 +758,9 @@ ADVERSARIAL = Command("adversarial", "unrestricted adversarial examples from an 
                Option("--epochs", "epochs", POSITIVE_INT, 20),
                Option("--batch-size", "batch_size", POSITIVE_INT, 64),
                Option("--lr", "learning_rate", LEARNING_RATE, 1e-3),
-               Option("--pgd-eps", "pgd_eps", POSITIVE, 0.3,
-                      help="L-inf radius in [0, 1] pixel units (default 0.3 = 0.6 on [-1, 1])"),
+               Option("--pgd-eps", "pgd_eps", POSITIVE, 0.1,
+                      help="L-inf radius in [0, 1] pixel units (default 0.1 = 0.2 on [-1, 1]; "
+                           "Madry et al.'s 0.3 collapses to chance on 16x16 digits)"),
                Option("--pgd-steps", "pgd_steps", POSITIVE_INT, 10, help="PGD steps (default 10)"),
                seed(),
                *RUNTIME,
@@ -765,8 +780,8 @@ ADVERSARIAL = Command("adversarial", "unrestricted adversarial examples from an 
                Option("--classifier", "classifiers", action="append", required=True,
                       help="classifier folder to attack (repeat for several)"),
                Option("--pairs", "pairs", default="all", help="all or S:T,S:T (default all 90)"),
-               Option("--pgd-eps", "pgd_eps", POSITIVE, 0.3,
-                      help="PGD baseline radius in [0, 1] pixel units (default 0.3)"),
+               Option("--pgd-eps", "pgd_eps", POSITIVE, 0.1,
+                      help="PGD baseline radius in [0, 1] pixel units (default 0.1)"),
                Option("--pgd-steps", "pgd_steps", POSITIVE_INT, 40),
                Option("--out", "out", help="folder for adversarial_eval.json (default RUN)"),
            )),

@@ -109,19 +109,52 @@ def orthogonal_penalty(kernel, *, off_diagonal=False):
     return ops.sum(ops.square(residual))
 
 
-def orthogonal_regularization(model, *, weight=1e-4, off_diagonal=True):
-    """weight * sum of :func:`orthogonal_penalty` over the model's trainable weights of rank >= 2.
+def _excluded(variable, exclude):
+    """Whether one of the layer names in ``exclude`` is a component of ``variable.path``
+    (e.g. "shared_embedding" in "shared_embedding/embeddings")."""
+    return bool(exclude) and not exclude.isdisjoint(variable.path.split("/"))
+
+
+def orthogonal_regularization(model, *, weight=1e-4, off_diagonal=True, exclude=()):
+    """(weight / 2) * sum of :func:`orthogonal_penalty` over the model's trainable weights of
+    rank >= 2, except those of the layers named in ``exclude``.
 
     Biases, normalization scales and other vectors are skipped, as in BigGAN
-    (Brock et al. 2019, Sec. 3.1). Embedding matrices have rank 2 and are included, so
-    BigGAN's shared class embedding is regularized too, where BigGAN's reference code
-    (ajbrock/BigGAN-PyTorch) blacklists it (departure, not yet fixed: see issue 17).
+    (Brock et al. 2019, Sec. 3.1). Embedding matrices have rank 2 and are included unless
+    excluded: BigGAN's reference code (ajbrock/BigGAN-PyTorch, train_fns.py) blacklists the
+    generator's shared class embedding ("Don't ortho reg shared, it makes no sense"), and
+    :func:`gan_apps.models.biggan.build_biggan` passes its name here.
+
+    The factor 1/2 is the reference code's: the paper writes
+    R_beta(W) = beta ||W^T W o (1 - I)||_F^2 (eq. 3, beta = 1e-4), whose gradient is
+    4 beta (W W^T o (1 - I)) W in the reference's row-per-filter layout, but the code adds
+    ``strength * 2 (W W^T o (1 - I)) W`` with strength 1e-4 (utils.ortho), the gradient of
+    (beta / 2) ||.||_F^2. We follow the code, so ``weight`` 1e-4 gives the reference's
+    update (eq. 3 taken literally would be twice as strong); the same factor applies to the
+    plain form, so ``weight`` means the same for both.
+
+    Args:
+        model: a Keras model (or layer) whose ``trainable_variables`` are regularized.
+        weight: beta.
+        off_diagonal: BigGAN's off-diagonal form (True) or the plain ||W^T W - I||_F^2.
+        exclude: layer names whose weights are skipped; each must name a layer of ``model``
+            that has trainable weights (a typo would otherwise silently regularize it).
     """
+    exclude = frozenset((exclude,) if isinstance(exclude, str) else exclude)
+    variables = model.trainable_variables
+    unknown = sorted(name for name in exclude
+                     if not any(_excluded(v, frozenset((name,))) for v in variables))
+    if unknown:
+        raise UserInputError(
+            f"orthogonal regularization cannot exclude {unknown}: no trainable weight of "
+            f"{getattr(model, 'name', 'the model')!r} belongs to a layer of that name; pass "
+            "the layer names as in model.summary()"
+        )
     total = ops.zeros((), "float32")
-    for variable in model.trainable_variables:
-        if len(variable.shape) >= 2:
+    for variable in variables:
+        if len(variable.shape) >= 2 and not _excluded(variable, exclude):
             total = total + orthogonal_penalty(variable, off_diagonal=off_diagonal)
-    return weight * total
+    return 0.5 * weight * total
 
 
 class Penalty:
@@ -211,22 +244,27 @@ class WeightClipping(Penalty):
 
 @keras.saving.register_keras_serializable(package="gan_apps")
 class OrthogonalRegularization(Penalty):
-    """:func:`orthogonal_regularization` added to the loss of G, D or both (BigGAN: G, 1e-4)."""
+    """:func:`orthogonal_regularization` added to the loss of G, D or both (BigGAN: G, 1e-4),
+    skipping the layers named in ``exclude`` (BigGAN: the shared class embedding)."""
 
     name = "orthogonal_regularization"
     PLAYERS = ("generator", "discriminator", "both")
 
-    def __init__(self, weight=1e-4, off_diagonal=True, on="generator"):
+    def __init__(self, weight=1e-4, off_diagonal=True, on="generator", exclude=()):
         if on not in self.PLAYERS:
             raise UserInputError(
                 f"orthogonal regularization 'on' must be one of {', '.join(self.PLAYERS)}, got {on!r}"
             )
+        if isinstance(exclude, str):
+            exclude = (exclude,)
         self.weight = float(weight)
         self.off_diagonal = bool(off_diagonal)
         self.on = on
+        self.exclude = tuple(str(name) for name in exclude)
 
     def _term(self, model):
-        return orthogonal_regularization(model, weight=self.weight, off_diagonal=self.off_diagonal)
+        return orthogonal_regularization(model, weight=self.weight, off_diagonal=self.off_diagonal,
+                                         exclude=self.exclude)
 
     def generator_loss(self, context):
         return self._term(context.generator) if self.on in ("generator", "both") else None
@@ -235,7 +273,8 @@ class OrthogonalRegularization(Penalty):
         return self._term(context.discriminator) if self.on in ("discriminator", "both") else None
 
     def get_config(self):
-        return {"weight": self.weight, "off_diagonal": self.off_diagonal, "on": self.on}
+        return {"weight": self.weight, "off_diagonal": self.off_diagonal, "on": self.on,
+                "exclude": list(self.exclude)}
 
 
 NAMES = {

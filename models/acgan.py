@@ -13,7 +13,12 @@ data with its labels and on fakes with their sampled labels, G on fakes. Any obj
 ``objective="wasserstein"`` gives the WGAN-GP AC-GAN of Gulrajani et al. 2017 (Sec. 5):
 layer-normalized critic, gradient penalty 10, five critic steps, class weights 1 for the
 critic and 0.1 for the generator, the critic's class loss on real data only (their
-reference code), as used for unrestricted adversarial examples (Song et al. 2018).
+reference code). Song et al. 2018's AC-GAN for unrestricted adversarial examples
+(ermongroup/generative_adversary, models/acwgan_gp.py) is a WGAN-GP AC-GAN too, but with
+generator class weight 1 and ~9,400 generator updates on MNIST; ``gan-apps adversarial
+train-gan`` uses the non-saturating recipe instead, which is class-conditional after ~1,300
+updates on the embedded digits where the WGAN-GP one is not (docs/benchmarks.md, block
+``adversarial``).
 """
 
 from __future__ import annotations

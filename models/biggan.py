@@ -8,10 +8,11 @@ Synthesis") at small scale: a class-conditional ResNet GAN with
   :class:`gan_apps.layers.biggan.SelfAttention`;
 - spectral normalization of every weight in G and D (Zhang et al. 2019; Brock et al. Sec. 3);
 - a projection discriminator (Miyato & Koyama 2018) with the hinge loss (Sec. 3);
-- off-diagonal orthogonal regularization of G, beta = 1e-4 (Sec. 3.1, eq. 3); it covers
-  every rank >= 2 weight of G including the shared class embedding, which BigGAN's
-  reference code (ajbrock/BigGAN-PyTorch train_fns.py, ``blacklist=G.shared``: "Don't
-  ortho reg shared, it makes no sense") excludes (departure, not yet fixed: see issue 17);
+- off-diagonal orthogonal regularization of G, beta = 1e-4 (Sec. 3.1, eq. 3), on every
+  rank >= 2 weight of G except the shared class embedding, as BigGAN's reference code
+  (ajbrock/BigGAN-PyTorch train_fns.py, ``blacklist=G.shared``: "Don't ortho reg shared, it
+  makes no sense"), and with the code's strength: its update is the gradient of
+  (beta / 2) ||W^T W o (1 - I)||_F^2 (:func:`gan_apps.penalties.orthogonal_regularization`);
 - two D steps per G step, Adam with lr 5e-5 (G) / 2e-4 (D), betas (0, 0.999) (Sec. 3 and
   Appendix C);
 - an exponential moving average of G's weights for sampling (Appendix C; the pipeline's
@@ -45,6 +46,8 @@ N_CRITIC = 2
 ORTHO_REG = 1e-4
 # Shared class embedding size (128 in the paper).
 EMBED_DIM = 128
+# Name of G's shared class embedding layer, which orthogonal regularization skips.
+SHARED_EMBEDDING = "shared_embedding"
 ATTENTION_RESOLUTION = 16
 
 
@@ -101,7 +104,7 @@ def biggan_generator(latent_dim=128, num_classes=10, resolution=32, channels=1, 
     z = keras.Input((latent_dim,), name="z")
     label = keras.Input((), dtype="int32", name="label")
     shared = layers.Embedding(num_classes, embed_dim, embeddings_initializer=init(),
-                              name="shared_embedding")(label)
+                              name=SHARED_EMBEDDING)(label)
     # Slices and sums of symbolic tensors are serializable functional ops (no Lambda layer,
     # which safe-mode loading refuses).
     chunks = [z[:, i * chunk:(i + 1) * chunk] for i in range(blocks + 1)]
@@ -207,6 +210,23 @@ class BigGAN(ConditionalGAN):
         return self.generator([z, labels], training=training)
 
 
+def _skip_shared_embedding(penalty):
+    """``penalty``, or for an orthogonal regularization of G a copy that also skips the
+    shared class embedding (BigGAN-PyTorch regularizes G without G.shared)."""
+    if not isinstance(penalty, penalties_lib.OrthogonalRegularization) \
+            or penalty.on == "discriminator" or SHARED_EMBEDDING in penalty.exclude:
+        return penalty
+    if penalty.on == "both":
+        raise UserInputError(
+            "biggan's orthogonal regularization of G skips the shared class embedding, which D "
+            "lacks; pass one OrthogonalRegularization with on='generator' and one with "
+            "on='discriminator'"
+        )
+    return penalties_lib.OrthogonalRegularization(
+        penalty.weight, off_diagonal=penalty.off_diagonal, on="generator",
+        exclude=(*penalty.exclude, SHARED_EMBEDDING))
+
+
 def build_biggan(*, data_kind="image", resolution=32, channels=1, num_classes=None,
                  latent_dim=None, width=32, objective=None, seed=None, jit_compile="auto",
                  extra_penalties=(), embed_dim=EMBED_DIM, attention=ATTENTION_RESOLUTION,
@@ -216,8 +236,9 @@ def build_biggan(*, data_kind="image", resolution=32, channels=1, num_classes=No
 
     Hinge loss, SN in G and D, 2 D steps per G step, Adam(G 5e-5, D 2e-4, betas (0, 0.999)),
     off-diagonal orthogonal regularization of G with beta 1e-4 (replaced by the caller's when
-    ``extra_penalties`` holds one, e.g. from ``--ortho-reg``), z of 128 = 32 per chunk x 4
-    chunks at 32x32, shared embedding of 128. EMA of G is the pipeline's ``--ema``.
+    ``extra_penalties`` holds one, e.g. from ``--ortho-reg``; either way it skips the shared
+    class embedding, as the reference code), z of 128 = 32 per chunk x 4 chunks at 32x32,
+    shared embedding of 128. EMA of G is the pipeline's ``--ema``.
 
     Args:
         num_classes: K (required: BigGAN is class-conditional).
@@ -230,14 +251,15 @@ def build_biggan(*, data_kind="image", resolution=32, channels=1, num_classes=No
     check_num_classes(num_classes)
     blocks = _blocks(resolution)
     latent_dim = latent_dim or 32 * (blocks + 1)
+    extra = [_skip_shared_embedding(p) for p in extra_penalties]
     generator = biggan_generator(latent_dim, num_classes, resolution, channels, width,
                                  embed_dim=embed_dim, attention=attention, seed=seed)
     discriminator = biggan_discriminator(resolution, channels, num_classes, width,
                                          attention=attention, seed=seed)
-    extra = list(extra_penalties)
     if ortho_reg and not any(isinstance(p, penalties_lib.OrthogonalRegularization) for p in extra):
         extra.append(penalties_lib.OrthogonalRegularization(ortho_reg, off_diagonal=True,
-                                                            on="generator"))
+                                                            on="generator",
+                                                            exclude=(SHARED_EMBEDDING,)))
     model = BigGAN(generator, discriminator, num_classes=num_classes, latent_dim=latent_dim,
                    objective=objective or "hinge", n_critic=n_critic, penalties=extra, seed=seed,
                    name="biggan")

@@ -26,16 +26,33 @@ from gan_apps.gan import GAN
 from gan_apps.initializers import LayerSeeds, layer_seed
 from gan_apps.models.dcgan import dcgan_generator, normal_initializers, start_size
 from gan_apps.models.mlp import mlp_generator
+from gan_apps.models.presets import reference_rmsprop
 from gan_apps.training import TrainableModel, apply_update
 
-# Li et al. 2015, MNIST experiments: a mixture of six Gaussian kernels with bandwidths
-# 2, 5, 10, 20, 40, 80 (on pixels in [0, 1]; ours are in [-1, 1], a factor 2 in distance).
-# Convention difference: the reference code (yujiali/gmmn, k = exp(-|x-y|^2 / (2 sigma)))
-# uses these numbers as kernel VARIANCES on [0, 1] pixels; here they are standard
-# deviations on [-1, 1] data (gan_apps.kernels: exp(-|x-y|^2 / (2 s^2))). The reference
-# kernel on [-1, 1] has s = 2 sqrt(sigma) (2.83 ... 17.9), so ours are far wider
-# (departure, not yet fixed: see issue 17).
-GMMN_BANDWIDTHS = (2.0, 5.0, 10.0, 20.0, 40.0, 80.0)
+# Li et al. 2015, MNIST experiments: a mixture of six Gaussian kernels, "sigma" = 2, 5, 10,
+# 20, 40, 80 in the reference code (yujiali/gmmn train.py, mnist_mmd_input_space). There the
+# kernel is k = exp(-|x-y|^2 / (2 sigma)) (GaussianKernelMmdLoss), so each number is a kernel
+# VARIANCE, on pixels in [0, 1] (dataio/mnist.py). Ours are standard deviations on [-1, 1]
+# data: see :func:`bandwidths_from_variances`.
+GMMN_REFERENCE_VARIANCES = (2.0, 5.0, 10.0, 20.0, 40.0, 80.0)
+# Our pixels are x' = 2x - 1: distances double, so the data scale is 2.
+REFERENCE_TO_OUR_PIXELS = 2.0
+
+
+def bandwidths_from_variances(variances, scale=REFERENCE_TO_OUR_PIXELS):
+    """Our kernel sigmas (standard deviations, :func:`gan_apps.kernels.rbf_mixture_kernel`)
+    equal to the kernels exp(-|x - y|^2 / (2 v)) of the GMMN reference code, on data
+    rescaled by ``scale``.
+
+    With x' = scale x (+ a shift), |x' - y'|^2 = scale^2 |x - y|^2, so
+    exp(-|x - y|^2 / (2 v)) = exp(-|x' - y'|^2 / (2 scale^2 v)): sigma = scale sqrt(v).
+    For [0, 1] -> [-1, 1] pixels (scale 2) the reference's 2 ... 80 become
+    2 sqrt(2) = 2.83 ... 2 sqrt(80) = 17.9.
+    """
+    return tuple(float(scale) * float(v) ** 0.5 for v in variances)
+
+
+GMMN_BANDWIDTHS = bandwidths_from_variances(GMMN_REFERENCE_VARIANCES)
 # Our choice for 2-D mixtures (ring8 spacing ~1.5, std 0.02; grid25 spacing 2, std 0.05):
 # from the mode width to the whole layout.
 POINT_BANDWIDTHS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
@@ -57,12 +74,15 @@ class GMMN(TrainableModel):
 
     Loss: the biased MMD^2 of eq. 2-3 (the squared distance of the mean embeddings of
     a real and a generated batch) with the kernel sum_s exp(-|x - y|^2 / (2 sigma_s^2));
-    ``biased=False`` uses the unbiased estimator (Gretton et al. 2012, Lemma 6).
+    ``biased=False`` uses the unbiased estimator (Gretton et al. 2012, Lemma 6). The
+    reference code minimises sqrt(MMD^2) (``mmdgen_sqrt_gaussian``); we minimise MMD^2, whose
+    gradient has the same direction (scaled by 2 sqrt(MMD^2)), which Adam largely normalises.
 
     Args:
         generator: functional model ``z -> x``.
         latent_dim: size of z; read from the generator's input when omitted.
-        bandwidths: the kernel sigmas (default the paper's MNIST list).
+        bandwidths: the kernel sigmas on the data's scale (default :data:`GMMN_BANDWIDTHS`:
+            the reference code's MNIST kernels on [-1, 1] pixels).
         biased: which MMD^2 estimator.
         seed: seed of the model's :class:`keras.random.SeedGenerator`.
     """
@@ -269,9 +289,10 @@ def build_gmmn(*, data_kind="image", resolution=32, channels=1, num_classes=None
                biased=True, learning_rate=1e-3, hidden_units=128):
     """A compiled :class:`GMMN`.
 
-    Defaults: images: DCGAN generator (latent 100), the paper's MNIST bandwidths
-    (2, 5, 10, 20, 40, 80; Li et al. 2015, Sec. 4); points: MLP generator with 2 hidden
-    layers of 128 and a 256-d latent (as the unrolled GAN's) with
+    Defaults: images: DCGAN generator (latent 100), the reference code's MNIST kernels
+    (variances 2, 5, 10, 20, 40, 80 on [0, 1] pixels = sigmas 2.83 ... 17.9 on our [-1, 1]
+    pixels, :func:`bandwidths_from_variances`; Li et al. 2015, Sec. 4); points: MLP
+    generator with 2 hidden layers of 128 and a 256-d latent (as the unrolled GAN's) with
     :data:`POINT_BANDWIDTHS`. Adam(``learning_rate`` 1e-3, beta1 0.5) is our choice: the
     paper tunes SGD with momentum per data set by Bayesian optimisation.
     """
@@ -293,8 +314,9 @@ def build_mmd_gan(*, data_kind="image", resolution=32, channels=1, num_classes=N
                   feature_dim=None, hidden_units=128):
     """A compiled :class:`MMDGAN` with the paper's settings (Li et al. 2017, Sec. 5).
 
-    RMSProp(5e-5) for both players, n_critic 5, weight clipping 0.01, bandwidths
-    {1, 2, 4, 8, 16}, biased MMD^2. The critic: a DCGAN encoder (``width`` filters) for
+    RMSProp(5e-5) with PyTorch's rho 0.99 and epsilon as the reference code
+    (:func:`gan_apps.models.presets.reference_rmsprop`) for both players, n_critic 5, weight
+    clipping 0.01, bandwidths {1, 2, 4, 8, 16}, biased MMD^2. The critic: a DCGAN encoder (``width`` filters) for
     images, an MLP with 2 hidden layers of 128 and batch norm for points; its feature
     size defaults to the latent size as in the reference code (100 for images; 16 for
     points, our choice).
@@ -311,8 +333,7 @@ def build_mmd_gan(*, data_kind="image", resolution=32, channels=1, num_classes=N
     model = MMDGAN(generator, critic, bandwidths=bandwidths or MMD_GAN_BANDWIDTHS, biased=biased,
                    n_critic=n_critic, penalties=[penalties_lib.WeightClipping(clip_value)],
                    latent_dim=latent_dim, seed=seed, name="mmd_gan")
-    # Keras RMSprop defaults (rho 0.9, eps 1e-7); the reference (PyTorch) uses 0.99 and
-    # 1e-8 (departure, not yet fixed: see issue 17).
-    model.compile(g_optimizer=keras.optimizers.RMSprop(learning_rate),
-                  d_optimizer=keras.optimizers.RMSprop(learning_rate), jit_compile=jit_compile)
+    # PyTorch's RMSprop as the reference code (OctoberChang/MMD-GAN): see reference_rmsprop.
+    model.compile(g_optimizer=reference_rmsprop(learning_rate),
+                  d_optimizer=reference_rmsprop(learning_rate), jit_compile=jit_compile)
     return model

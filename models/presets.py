@@ -8,7 +8,8 @@ generator update, penalties and optimizers as published:
   (-1, 1, 0), DCGAN networks, Adam(2e-4, beta1 0.5) (Mao et al. 2017, eq. 9 and 10).
 - ``fgan``: f-GAN with a chosen divergence, Adam(2e-4, beta1 0.5) (Nowozin et al. 2016).
 - ``wgan``: Wasserstein critic, weight clipping at 0.01, 5 critic steps, RMSProp(5e-5)
-  (Arjovsky et al. 2017, Algorithm 1 defaults).
+  (Arjovsky et al. 2017, Algorithm 1 defaults) with the reference code's PyTorch RMSprop
+  settings (rho 0.99, eps 1e-8 outside the sqrt: :func:`reference_rmsprop`).
 - ``wgan_gp``: Wasserstein critic, gradient penalty lambda 10, 5 critic steps,
   Adam(1e-4, betas (0, 0.9)), layer norm instead of batch norm in the critic
   (Gulrajani et al. 2017, Algorithm 1 defaults and Sec. 4).
@@ -40,6 +41,22 @@ def _adam(learning_rate, beta_1, beta_2=0.999):
     return lambda: keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2)
 
 
+# PyTorch's torch.optim.RMSprop defaults, which the WGAN (martinarjovsky/WassersteinGAN) and
+# MMD-GAN (OctoberChang/MMD-GAN) reference codes use: alpha 0.99, eps 1e-8 added OUTSIDE the
+# square root, p -= lr g / (sqrt(v) + eps). Keras adds its epsilon INSIDE, lr g / sqrt(v + eps),
+# so eps_keras = eps_torch^2 = 1e-16 gives the same step wherever sqrt(v) >> 1e-8 (relative
+# difference ~ 1e-8 / sqrt(v); 1e-7 at the first step of a unit gradient). Keras' own
+# defaults (rho 0.9, epsilon 1e-7) would make that first step 3.2x smaller.
+RMSPROP_RHO = 0.99
+RMSPROP_EPSILON = 1e-16  # (1e-8)^2 inside the sqrt ~ 1e-8 outside
+
+
+def reference_rmsprop(learning_rate):
+    """RMSprop with PyTorch's defaults (rho 0.99, eps 1e-8 outside the sqrt, see
+    :data:`RMSPROP_EPSILON`), as the WGAN and MMD-GAN reference codes (lr 5e-5 in both)."""
+    return keras.optimizers.RMSprop(learning_rate, rho=RMSPROP_RHO, epsilon=RMSPROP_EPSILON)
+
+
 @dataclasses.dataclass(frozen=True)
 class Preset:
     """A published training recipe."""
@@ -62,10 +79,7 @@ PRESETS = {
                description="least-squares GAN (Mao et al. 2017)"),
         Preset("fgan", "f:js", _adam(2e-4, 0.5),
                description="f-GAN, divergence chosen with --divergence (Nowozin et al. 2016)"),
-        # Keras RMSprop defaults (rho 0.9, epsilon 1e-7 inside the sqrt); the reference
-        # (PyTorch RMSprop(lr=5e-5)) uses alpha 0.99, eps 1e-8 outside the sqrt: a 3.2x
-        # smaller first step here (departure, not yet fixed: see issue 17).
-        Preset("wgan", "wasserstein", lambda: keras.optimizers.RMSprop(5e-5),
+        Preset("wgan", "wasserstein", lambda: reference_rmsprop(5e-5),
                n_critic=5, make_penalties=lambda: [penalties.WeightClipping(0.01)],
                description="WGAN with weight clipping (Arjovsky et al. 2017)"),
         Preset("wgan_gp", "wasserstein", _adam(1e-4, 0.0, 0.9), d_norm="layer",

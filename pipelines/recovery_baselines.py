@@ -27,8 +27,10 @@ from sklearn.linear_model import lars_path
 
 BASES = ("pixel", "dct")
 VALIDATION_SIGNALS = 100
-# Candidate Lasso weights (sklearn's alpha, per 1/(2m) scaled residual).
-ALPHA_GRID = np.geomspace(1e-5, 1.0, 31)
+# Candidate Lasso weights (sklearn's alpha, per 1/(2m) scaled residual). With csgm's A of
+# N(0, 1) entries the useful alpha grows with m (alpha_max = ||A^T y||_inf / m ~ ||x||), so the
+# grid runs to 1e3: 6 points per decade over 8 decades.
+ALPHA_GRID = np.geomspace(1e-5, 1e3, 49)
 # Added to the fitted covariance: the digits have pixels that are always 0, so Sigma is singular.
 COVARIANCE_JITTER = 1e-6
 
@@ -51,14 +53,26 @@ def lasso_path(dictionary, y, alpha_min):
     return alphas, coefs
 
 
-def coefs_at(alphas, coefs, alpha):
-    """Coefficients at ``alpha`` by linear interpolation along the (piecewise linear) path."""
-    if alpha >= alphas[0]:
-        return np.zeros(coefs.shape[0])
-    if alpha <= alphas[-1]:
-        return coefs[:, -1]
+def coefs_on_grid(alphas, coefs, grid):
+    """Coefficients [n, G] at every alpha of ``grid`` by linear interpolation along the
+    (piecewise linear) path; 0 above its first alpha, its last coefficients below its last."""
     order = np.argsort(alphas)
-    return np.array([np.interp(alpha, alphas[order], row[order]) for row in coefs])
+    xp, fp = np.asarray(alphas, np.float64)[order], np.asarray(coefs, np.float64)[:, order]
+    grid = np.asarray(grid, np.float64)
+    if len(xp) == 1:
+        return np.repeat(fp, len(grid), axis=1) * (grid < xp[0])
+    x = np.clip(grid, xp[0], xp[-1])
+    j = np.clip(np.searchsorted(xp, x, side="right") - 1, 0, len(xp) - 2)
+    spacing = xp[j + 1] - xp[j]
+    weight = np.divide(x - xp[j], spacing, out=np.zeros_like(x), where=spacing > 0)
+    values = fp[:, j] * (1.0 - weight) + fp[:, j + 1] * weight
+    values[:, grid >= xp[-1]] = 0.0
+    return values
+
+
+def coefs_at(alphas, coefs, alpha):
+    """Coefficients [n] at one ``alpha`` (:func:`coefs_on_grid`)."""
+    return coefs_on_grid(alphas, coefs, [alpha])[:, 0]
 
 
 @dataclasses.dataclass
@@ -95,7 +109,7 @@ def fit_lasso_bases(groups, noise, rng, bases=BASES):
         groups: pairs (operator, validation signals [V, n] in [0, 1]); each group's signals
             are measured with its operator and the errors of all groups are pooled, so one
             alpha serves every operator draw. Never pass the test signals.
-        noise: noise level (per-measurement std noise / sqrt(m)).
+        noise: noise std per measurement.
         rng: numpy Generator for the validation noise.
         bases: the candidate bases.
 
@@ -114,8 +128,8 @@ def fit_lasso_bases(groups, noise, rng, bases=BASES):
             dictionary = op.as_matrix() @ phi
             for signal, observed in zip(validation, y):
                 alphas, coefs = lasso_path(dictionary, observed, ALPHA_GRID[0])
-                for k, alpha in enumerate(ALPHA_GRID):
-                    errors[k] += np.mean((phi @ coefs_at(alphas, coefs, alpha) - signal) ** 2)
+                estimates = phi @ coefs_on_grid(alphas, coefs, ALPHA_GRID)  # [n, G]
+                errors += np.mean((estimates - signal[:, None]) ** 2, axis=0)
         errors /= count
         k = int(np.argmin(errors))
         fits[basis] = LassoBaseline(basis, float(ALPHA_GRID[k]), float(errors[k]))
@@ -136,9 +150,10 @@ class GaussianPrior:
         return cls(train.mean(axis=0), covariance)
 
     def mmse(self, operator, measurements, noise):
-        """E[x | y] = mu + Sigma A^T (A Sigma A^T + s^2 I)^-1 (y - A mu), s = noise / sqrt(m)."""
+        """E[x | y] = mu + Sigma A^T (A Sigma A^T + s^2 I)^-1 (y - A mu), s = noise (the std
+        per measurement)."""
         a = operator.as_matrix()
-        noise_var = noise**2 / operator.num_measurements
+        noise_var = noise**2
         gram = a @ self.covariance @ a.T + noise_var * np.eye(operator.num_measurements)
         residual = np.asarray(measurements, np.float64) - self.mean @ a.T
         return self.mean + np.linalg.solve(gram, residual.T).T @ (a @ self.covariance)

@@ -32,7 +32,8 @@ def test_loss_terms_match_a_hand_computation():
         f_logits, c_logits, z, z0, source, target, eps=0.1))
     rows = np.arange(4)
     np.testing.assert_allclose(adv, -_log_softmax(f_logits)[rows, target], rtol=1e-5)
-    np.testing.assert_allclose(close, np.maximum(np.abs(z - z0) - 0.1, 0).mean(-1), rtol=1e-5)
+    # The reference code's squared hinge by default (generative_adversary main.py).
+    np.testing.assert_allclose(close, np.maximum((z - z0) ** 2 - 0.01, 0).mean(-1), rtol=1e-5)
     np.testing.assert_allclose(aux, -_log_softmax(c_logits)[rows, source], rtol=1e-5)
     # Untargeted: the easiest wrong class, min over t != s of -log f(t | x).
     untargeted = np.asarray(adversarial.song_loss_terms(f_logits, c_logits, z, z0, source,
@@ -40,6 +41,17 @@ def test_loss_terms_match_a_hand_computation():
     nll = -_log_softmax(f_logits)
     nll[rows, source] = np.inf
     np.testing.assert_allclose(untargeted, nll.min(-1), rtol=1e-5)
+
+
+def test_closeness_forms_against_a_hand_computation():
+    """z0 = 0, z = [0.3, -0.05, 0, 1], eps 0.1: the reference's squared hinge
+    mean(max(d^2 - eps^2, 0)) = mean(0.08, 0, 0, 0.99) = 0.2675; the paper's L1 hinge
+    mean(max(|d| - eps, 0)) = mean(0.2, 0, 0, 0.9) = 0.275."""
+    z, z0 = np.array([[0.3, -0.05, 0.0, 1.0]], np.float32), np.zeros((1, 4), np.float32)
+    assert float(adversarial.closeness_term(z, z0, 0.1)[0]) == pytest.approx(0.2675, abs=1e-6)
+    assert float(adversarial.closeness_term(z, z0, 0.1, "l1")[0]) == pytest.approx(0.275, abs=1e-6)
+    with pytest.raises(adversarial.UserInputError, match="--closeness"):
+        adversarial.closeness_term(z, z0, 0.1, "l2")
 
 
 def _tiny_generator():
@@ -233,7 +245,8 @@ def test_cli_train_classifier_with_pgd(tmp_path):
     assert code == 0
     config = runs.read_config(out, kind="classifier")
     assert config["adversarial"] == "pgd" and config["split"] == "half-a"
-    assert config["pgd"]["eps"] == pytest.approx(0.6)
+    # Default radius 0.1 in [0, 1] units: 0.2 on the [-1, 1] images.
+    assert config["pgd"]["eps"] == pytest.approx(0.2)
 
 
 def test_classifier_splits_are_disjoint_halves():
@@ -249,7 +262,7 @@ def test_train_gan_reports_auxiliary_accuracy_and_fid(tmp_path):
     result = adversarial.train_gan(out=str(tmp_path / "run"), epochs=1, steps=1, batch_size=8,
                                    resolution=8, width=4, samples=20, verbose=0)
     assert 0.0 <= result["aux_accuracy_real"] <= 1.0 and 0.0 <= result["aux_accuracy_generated"] <= 1.0
-    assert np.isfinite(result["fid"]) and result["objective"] == "wasserstein"
+    assert np.isfinite(result["fid"]) and result["objective"] == "non_saturating"  # the default
     assert runs.read_json(str(tmp_path / "run" / "adversarial_gan.json")) == result
 
 

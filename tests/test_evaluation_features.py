@@ -177,6 +177,48 @@ def test_tool_saves_atomically(tool, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["classifier.keras"]
 
 
+def test_resize_conventions_on_a_hand_case():
+    """A row [0, 1] enlarged to width 4: half-pixel centres (TF2, pytorch-fid) sample the
+    input at (i + 0.5) / 2 - 0.5 = -0.25, 0.25, 0.75, 1.25 -> [0, 0.25, 0.75, 1]; TF1's legacy
+    bilinear (TTUR's Inception graph) at i / 2 = 0, 0.5, 1, 1.5 -> [0, 0.5, 1, 1]."""
+    image = np.array([[0.0, 1.0], [0.0, 1.0]], np.float32)[None, :, :, None]
+    half = np.asarray(features_lib.resize(image, 4, antialias=False))[0, :, :, 0]
+    legacy = np.asarray(features_lib.resize(image, 4, convention="legacy"))[0, :, :, 0]
+    np.testing.assert_allclose(half, np.tile([0.0, 0.25, 0.75, 1.0], (4, 1)), atol=1e-6)
+    np.testing.assert_allclose(legacy, np.tile([0.0, 0.5, 1.0, 1.0], (4, 1)), atol=1e-6)
+    with pytest.raises(UserInputError, match="half_pixel, legacy"):
+        features_lib.resize(image, 4, convention="align_corners")
+
+
+def test_inception_legacy_resize_reaches_the_network(monkeypatch):
+    """InceptionFeatures(resize="legacy") feeds the network TF1-resized images: a stand-in
+    network (the 299x299 input's top-left 6x6 patch as features) instead of InceptionV3."""
+    def stand_in(weights_path, include_top):
+        x = keras.Input((299, 299, 3))
+        patch = keras.layers.Cropping2D(((0, 293), (0, 293)))(x)
+        return keras.Model(x, [keras.layers.Flatten()(patch)])
+
+    monkeypatch.setattr(features_lib, "_inception", stand_in)
+    extractor = InceptionFeatures(resize="legacy", batch_size=2)
+    assert extractor.resize_convention == "legacy" and "legacy TF1 resize" in extractor.description
+    assert InceptionFeatures().resize_convention == "half_pixel"  # the default
+    images = np.random.default_rng(3).uniform(-1, 1, (2, 32, 32, 1)).astype(np.float32)
+    rgb = np.repeat(images, 3, axis=-1)
+
+    def patch(resized):
+        return np.asarray(resized)[:, :6, :6, :].reshape(2, -1)
+
+    legacy = patch(tf.compat.v1.image.resize_bilinear(rgb, (299, 299), half_pixel_centers=False))
+    half = patch(tf.image.resize(rgb, (299, 299), method="bilinear"))
+    got = extractor(images)["features"]
+    np.testing.assert_allclose(got, legacy, rtol=1e-6, atol=1e-6)
+    assert np.abs(half - legacy).max() > 0.05
+    np.testing.assert_allclose(get_extractor("inception")(images)["features"], half,
+                               rtol=1e-6, atol=1e-6)
+    with pytest.raises(UserInputError, match="'digits' features"):
+        get_extractor("digits", inception_resize="legacy")
+
+
 def test_inception_random_weights_says_so():
     extractor = InceptionFeatures()
     images = np.random.default_rng(1).uniform(-1, 1, (2, 32, 32, 1)).astype(np.float32)

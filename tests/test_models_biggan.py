@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import types
 
 import keras
 import numpy as np
@@ -75,7 +76,30 @@ def test_recipe_and_one_training_step(model):
 def test_flag_orthogonal_regularization_replaces_the_default():
     flag = OrthogonalRegularization(3e-4, off_diagonal=True, on="generator")
     built = _model(extra_penalties=[flag])
-    assert [p for p in built.penalties if isinstance(p, OrthogonalRegularization)] == [flag]
+    [ortho] = [p for p in built.penalties if isinstance(p, OrthogonalRegularization)]
+    assert (ortho.weight, ortho.on, ortho.exclude) == (3e-4, "generator", ("shared_embedding",))
+    with pytest.raises(UserInputError, match="on='generator'"):
+        _model(extra_penalties=[OrthogonalRegularization(1e-4, on="both")])
+
+
+def test_orthogonal_regularization_skips_the_shared_embedding(model):
+    # BigGAN-PyTorch train_fns.py: utils.ortho(G, ..., blacklist=G.shared). The term equals
+    # (beta / 2) * the off-diagonal penalty summed over G's matrices other than the embedding.
+    [ortho] = [p for p in model.penalties if isinstance(p, OrthogonalRegularization)]
+    assert ortho.exclude == ("shared_embedding",)
+    matrices = [v.numpy() for v in model.generator.trainable_variables
+                if len(v.shape) >= 2 and not v.path.startswith("shared_embedding/")]
+    assert len(matrices) == len([v for v in model.generator.trainable_variables
+                                 if len(v.shape) >= 2]) - 1
+
+    def off_diagonal(kernel):
+        w = kernel.reshape(-1, kernel.shape[-1]).astype(np.float64)
+        gram = w.T @ w
+        return np.sum((gram * (1 - np.eye(len(gram)))) ** 2)
+
+    expected = 0.5 * 1e-4 * sum(off_diagonal(k) for k in matrices)
+    got = ortho.generator_loss(types.SimpleNamespace(generator=model.generator))
+    assert float(got) == pytest.approx(expected, rel=1e-5)
 
 
 def test_truncated_latent_stays_within_threshold(model):

@@ -3,13 +3,16 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from gan_apps import data as data_lib
 from gan_apps import kernels
 from gan_apps.errors import UserInputError
 from gan_apps.evaluation.metrics import mmd2_unbiased
 from gan_apps.models.mlp import mlp_generator
-from gan_apps.models.mmd import GMMN, MMDGAN, build_gmmn, build_mmd_gan, mlp_feature_critic
+from gan_apps.models.mmd import (GMMN, GMMN_BANDWIDTHS, MMDGAN, build_gmmn, build_mmd_gan,
+                                 mlp_feature_critic)
+from gan_apps.models.presets import PRESETS, reference_rmsprop
 
 RING = data_lib.MIXTURES["ring8"]
 
@@ -69,7 +72,7 @@ def test_gmmn_contract_and_round_trip(tmp_path):
     np.testing.assert_allclose(loaded.generator(z), model.generator(z), rtol=1e-6)
     loaded.fit(ring(128), batch_size=64, epochs=1, verbose=0)
     image = build_gmmn(resolution=16, width=8, seed=0)
-    assert image.bandwidths == (2.0, 5.0, 10.0, 20.0, 40.0, 80.0)
+    assert image.bandwidths == GMMN_BANDWIDTHS
     assert image.generator.output.shape[1:] == (16, 16, 1)
     with pytest.raises(UserInputError, match="objective"):
         build_gmmn(objective="hinge")
@@ -134,3 +137,35 @@ def test_mmd_gan_contract_and_round_trip(tmp_path):
     assert image.discriminator.output.shape[1:] == (100,)
     with pytest.raises(UserInputError, match="labels"):
         build_mmd_gan(num_classes=10)
+
+
+def test_gmmn_bandwidths_give_the_reference_kernels_on_our_pixels():
+    """yujiali/gmmn: K = exp((x.y - |x|^2/2 - |y|^2/2) / sigma) on [0, 1] pixels, sigma in
+    (2, 5, 10, 20, 40, 80) a variance; ours on the same images in [-1, 1] must agree."""
+    np.testing.assert_allclose(
+        GMMN_BANDWIDTHS, [2.8284271, 4.4721360, 6.3245553, 8.9442719, 12.6491106, 17.8885438],
+        rtol=1e-7)
+    x01 = np.zeros((1, 4, 4, 1))
+    y01 = x01.copy()
+    y01.reshape(-1)[:8] = 1.0  # |x - y|^2 = 8 on [0, 1] pixels, 32 on [-1, 1]
+    a, b = x01.reshape(1, -1), y01.reshape(1, -1)
+    for variance, sigma in zip((2, 5, 10, 20, 40, 80), GMMN_BANDWIDTHS):
+        reference = np.exp((a @ b.T - 0.5 * (a * a).sum() - 0.5 * (b * b).sum()) / variance)
+        assert reference[0, 0] == pytest.approx(np.exp(-8 / (2 * variance)))
+        ours = kernels.rbf_mixture_kernel(2 * x01 - 1, 2 * y01 - 1, [sigma])
+        assert float(ours[0, 0]) == pytest.approx(reference[0, 0], rel=1e-6)
+
+
+def test_wgan_and_mmd_gan_rmsprop_take_pytorchs_first_step():
+    """PyTorch RMSprop (alpha 0.99, eps 1e-8 outside the sqrt), v0 = 0, g = 1, lr 5e-5: the
+    first step is 5e-5 / (sqrt(0.01) + 1e-8) = 4.9999995e-4 (Keras' defaults: 1.58e-4)."""
+    torch_step = 5e-5 / (np.sqrt(1 - 0.99) + 1e-8)
+    mmd_gan = build_mmd_gan(data_kind="points", seed=0, hidden_units=8, latent_dim=4)
+    for optimizer in (reference_rmsprop(5e-5), PRESETS["wgan"].make_optimizer(),
+                      mmd_gan.g_optimizer, mmd_gan.d_optimizer):
+        optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+        assert float(optimizer.learning_rate) == pytest.approx(5e-5)
+        fresh = type(optimizer).from_config(optimizer.get_config())
+        variable = keras.Variable([0.0, 0.0])
+        fresh.apply_gradients([(tf.constant([1.0, -1.0]), variable)])
+        np.testing.assert_allclose(-variable.numpy(), [torch_step, -torch_step], rtol=1e-6)

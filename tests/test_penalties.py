@@ -181,9 +181,41 @@ def test_orthogonal_regularization_sums_kernels_only():
     model = keras.Model(x_in, out)
     kernels = [v.numpy() for v in model.trainable_variables if len(v.shape) >= 2]
     assert len(kernels) == 2
-    expected = 1e-3 * sum(np_orthogonal(k, True) for k in kernels)
+    # weight / 2: BigGAN-PyTorch's update strength * 2 (W W^T o (1 - I)) W is the gradient
+    # of (strength / 2) ||W^T W o (1 - I)||_F^2.
+    expected = 0.5 * 1e-3 * sum(np_orthogonal(k, True) for k in kernels)
     got = penalties.orthogonal_regularization(model, weight=1e-3, off_diagonal=True)
     assert float(got) == pytest.approx(expected, rel=1e-5)
+
+
+def _embedding_and_dense():
+    label = keras.Input((), dtype="int32")
+    embedded = keras.layers.Embedding(3, 2, name="shared_embedding")(label)
+    out = keras.layers.Dense(2, name="dense")(embedded)
+    model = keras.Model(label, out)
+    model.get_layer("shared_embedding").set_weights([np.array([[1.0, 1.0], [1.0, 0.0], [0.0, 2.0]])])
+    model.get_layer("dense").set_weights([np.array([[1.0, 0.0], [1.0, 1.0]]), np.zeros(2)])
+    return model
+
+
+def test_orthogonal_regularization_excludes_named_layers():
+    model = _embedding_and_dense()
+    # Dense kernel W = [[1, 0], [1, 1]]: W^T W = [[2, 1], [1, 1]], off-diagonal squares 1 + 1 = 2.
+    # Embedding E = [[1, 1], [1, 0], [0, 2]]: E^T E = [[2, 1], [1, 5]], off-diagonal squares 2.
+    # Plain form: (W^T W - I) = [[1, 1], [1, 0]] -> 3; (E^T E - I) = [[1, 1], [1, 4]] -> 19.
+    weight = 0.1
+    kwargs = {"weight": weight, "off_diagonal": True}
+    excluded = penalties.orthogonal_regularization(model, exclude=("shared_embedding",), **kwargs)
+    assert float(excluded) == pytest.approx(0.5 * weight * 2.0)
+    assert float(penalties.orthogonal_regularization(model, **kwargs)) == pytest.approx(
+        0.5 * weight * (2.0 + 2.0))
+    plain = penalties.orthogonal_regularization(model, weight=weight, off_diagonal=False,
+                                                exclude="shared_embedding")
+    assert float(plain) == pytest.approx(0.5 * weight * 3.0)
+    term = penalties.OrthogonalRegularization(weight, exclude=["shared_embedding"])
+    assert float(term.generator_loss(context(generator=model))) == pytest.approx(0.1)
+    with pytest.raises(UserInputError, match="cannot exclude \\['shared_embeding'\\]"):
+        penalties.orthogonal_regularization(model, exclude=("shared_embeding",))
 
 
 def context(discriminator=None, generator=None, real=None, fake=None, conditioning=None,
@@ -215,11 +247,11 @@ def test_orthogonal_and_clipping_objects_act_on_the_chosen_network():
     g = dense_critic(RNG.normal(size=3))
     d = dense_critic(RNG.normal(size=2) * 5)
     ctx = context(discriminator=d, generator=g)
-    on_g = penalties.OrthogonalRegularization(weight=1.0, off_diagonal=False)
+    on_g = penalties.OrthogonalRegularization(weight=2.0, off_diagonal=False)
     assert float(on_g.generator_loss(ctx)) == pytest.approx(
         np_orthogonal(g.layers[-1].kernel.numpy(), False), rel=1e-5)
     assert on_g.discriminator_loss(ctx) is None
-    on_both = penalties.OrthogonalRegularization(weight=1.0, off_diagonal=False, on="both")
+    on_both = penalties.OrthogonalRegularization(weight=2.0, off_diagonal=False, on="both")
     assert float(on_both.discriminator_loss(ctx)) == pytest.approx(
         np_orthogonal(d.layers[-1].kernel.numpy(), False), rel=1e-5)
     clipping = penalties.WeightClipping(0.01)
@@ -232,6 +264,7 @@ def test_orthogonal_and_clipping_objects_act_on_the_chosen_network():
     penalties.GradientPenalty(weight=5.0, target=0.5, one_sided=True),
     penalties.WeightClipping(clip_value=0.02),
     penalties.OrthogonalRegularization(weight=1e-3, off_diagonal=False, on="both"),
+    penalties.OrthogonalRegularization(weight=1e-4, exclude=("shared_embedding",)),
 ])
 def test_config_round_trip(penalty):
     again = type(penalty).from_config(penalty.get_config())

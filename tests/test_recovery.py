@@ -61,16 +61,17 @@ def test_operator_shape_and_adjoint(name, m):
 def test_operator_structure():
     rng = np.random.default_rng(1)
     gauss = recovery.make_operator("gaussian", SHAPE, 16, rng)
-    # Entries N(0, 1/m): E ||A x||^2 = ||x||^2.
-    assert np.var(gauss.matrix) * 16 == pytest.approx(1.0, rel=0.1)
+    # Entries N(0, 1), as csgm's utils.get_A.
+    assert np.var(gauss.matrix) == pytest.approx(1.0, rel=0.1)
     block = recovery.make_operator("inpaint-block", SHAPE, 48, rng)
     hidden = np.setdiff1d(np.arange(64), block.kept)
     assert sorted({i // 8 for i in hidden}) == [2, 3, 4, 5] and sorted({i % 8 for i in hidden}) == [2, 3, 4, 5]
     sr = recovery.make_operator("superres", SHAPE, 16, rng)
     image = np.arange(64, dtype=np.float32).reshape(1, 64)
     assert np.asarray(sr.forward(image))[0, 0] == pytest.approx(np.mean([0, 1, 8, 9]))
+    # Noise std per measurement entry, whatever m is (csgm's noise_std * randn(batch, m)).
     noisy = gauss.measure(np.zeros((2000, 64), np.float32), 0.5, rng)
-    assert noisy.std() == pytest.approx(0.5 / np.sqrt(16), rel=0.05)
+    assert noisy.std() == pytest.approx(0.5, rel=0.05)
 
 
 @pytest.mark.parametrize("name,m", [("gaussian", 0), ("gaussian", 65), ("superres", 20),
@@ -96,17 +97,80 @@ def test_noise_free_recovery_from_the_true_latent_is_exact(prior):
 
 def test_batched_restarts_match_a_loop(prior):
     rng = np.random.default_rng(3)
-    truth = np.asarray(prior.signals(rng.normal(size=(3, LATENT)).astype(np.float32)))
+    truth = np.asarray(prior.signals(rng.normal(size=(2, LATENT)).astype(np.float32)))
     op = recovery.make_operator("gaussian", SHAPE, 12, rng)
     y = op.measure(truth, 0.1, rng)
-    initial = rng.normal(size=(3, 4, LATENT)).astype(np.float32)
-    batched = recovery.recover(prior, op, y, initial=initial, steps=30)
-    for s in range(3):
-        for r in range(4):
+    initial = rng.normal(size=(2, 3, LATENT)).astype(np.float32)
+    batched = recovery.recover(prior, op, y, initial=initial, steps=30, screen=1.0)
+    for s in range(2):
+        for r in range(3):
             single = recovery.recover(prior, op, y[s:s + 1], initial=initial[s:s + 1, r:r + 1], steps=30)
-            assert single["all_errors"][0, 0] == pytest.approx(batched["all_errors"][s, r], rel=1e-4, abs=1e-6)
-    best = np.argmin(batched["all_errors"], axis=1)
-    np.testing.assert_array_equal(batched["measurement_error"], batched["all_errors"][np.arange(3), best])
+            assert single["total_loss"][0] == pytest.approx(batched["all_totals"][s, r], rel=1e-4, abs=1e-6)
+    best = np.argmin(batched["all_totals"], axis=1)
+    np.testing.assert_allclose(batched["total_loss"], batched["all_totals"][np.arange(2), best], rtol=1e-6)
+
+
+def _constant_prior(value):
+    """A prior whose G(z) is the signal ``value`` everywhere (2 pixels), whatever z is."""
+    def fn(z):
+        return keras.ops.zeros((keras.ops.shape(z)[0], 1, 2, 1)) + (2.0 * value - 1.0) + 0.0 * z[:, :1, None, None]
+    return recovery.Prior(fn, 2, (1, 2, 1), "gan", {})
+
+
+def test_recovery_loss_is_csgms_mean_over_measurements():
+    """csgm (mnist_estimators): mean_i (y_i - (A G(z))_i)^2 + lambda sum_j z_j^2. With
+    A = diag(1, 2), G(z) = [1, 1], y = [1, 1], z = [1, 2], lambda 0.1: residual [0, 1],
+    error 0.5 (the sum would be 1), total 0.5 + 0.1 * 5 = 1.0."""
+    op = recovery.Operator("gaussian", (1, 2, 1), 2, matrix=np.diag([1.0, 2.0]).astype(np.float32))
+    total, error = recovery.recovery_loss(_constant_prior(1.0), op, np.array([[1.0, 2.0]]),
+                                          np.array([[1.0, 1.0]]), 0.1)
+    assert float(error[0]) == pytest.approx(0.5) and float(total[0]) == pytest.approx(1.0)
+
+
+def test_restart_kept_by_total_loss_not_measurement_error():
+    """Restart A: error 0.10, ||z||^2 = 4 (total 0.50); B: error 0.12, ||z||^2 = 1 (total
+    0.22) with lambda 0.1. By measurement error A wins; csgm's BestKeeper keeps B."""
+    errors = np.array([[0.10, 0.12]])
+    latents = np.array([[[2.0, 0.0], [1.0, 0.0]]])
+    totals = errors + 0.1 * np.sum(latents**2, axis=-1)
+    assert recovery.best_restarts(totals)[0] == 1 and np.argmin(errors[0]) == 0
+
+
+def test_adam_on_z_equals_keras_adam_with_tf1_epsilon(prior):
+    """The hand-written Adam (TF1 form, eps 1e-8) against keras.optimizers.Adam on one restart."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(9)
+    op = recovery.make_operator("gaussian", SHAPE, 10, rng)
+    y = rng.normal(size=(1, 10)).astype(np.float32)
+    start = rng.normal(size=(1, 1, LATENT)).astype(np.float32)
+    ours = recovery.recover(prior, op, y, initial=start, steps=7, learning_rate=0.05, penalty=0.1)
+    z = tf.Variable(start[0])
+    adam = keras.optimizers.Adam(0.05, epsilon=1e-8)
+    for _ in range(7):
+        with tf.GradientTape() as tape:
+            loss = keras.ops.sum(recovery.recovery_loss(prior, op, z, y, 0.1)[0])
+        adam.apply([tape.gradient(loss, z)], [z])
+    np.testing.assert_allclose(ours["latents"], z.numpy(), atol=1e-5)
+
+
+def test_screening_keeps_the_best_restart_at_the_screen_and_finishes_it_exactly(prior):
+    """With screen 0.25 of 40 steps, every restart runs 10 steps; the one with the lowest
+    total loss there goes on with its Adam state, so its result equals that restart run
+    alone for all 40 steps."""
+    rng = np.random.default_rng(10)
+    op = recovery.make_operator("gaussian", SHAPE, 12, rng)
+    y = op.measure(np.asarray(prior.signals(rng.normal(size=(2, LATENT)).astype(np.float32))), 0.1, rng)
+    initial = rng.normal(size=(2, 3, LATENT)).astype(np.float32)
+    screened = recovery.recover(prior, op, y, initial=initial, steps=40, screen=0.25)
+    assert screened["screen_steps"] == 10
+    for s in range(1):
+        at_screen = [recovery.recover(prior, op, y[s:s + 1], initial=initial[s:s + 1, r:r + 1],
+                                      steps=10)["total_loss"][0] for r in range(3)]
+        np.testing.assert_allclose(screened["all_totals"][s], at_screen, rtol=1e-4, atol=1e-6)
+        kept = int(np.argmin(at_screen))
+        alone = recovery.recover(prior, op, y[s:s + 1], initial=initial[s:s + 1, kept:kept + 1], steps=40)
+        np.testing.assert_allclose(screened["latents"][s], alone["latents"][0], atol=1e-4)
 
 
 def test_recovery_improves_on_the_starting_point(prior):
@@ -130,6 +194,19 @@ def test_lars_lasso_matches_coordinate_descent_at_tight_tolerance():
     np.testing.assert_allclose(ours, reference, atol=1e-6)
 
 
+def test_path_interpolation_on_a_grid_equals_numpy_interp_per_alpha():
+    rng = np.random.default_rng(11)
+    a = rng.normal(size=(15, 64))
+    alphas, coefs = baselines.lasso_path(a, rng.normal(size=15), 1e-4)
+    grid = np.concatenate([[alphas[0] * 2, alphas[0]], np.geomspace(1e-5, alphas[0], 20)])
+    order = np.argsort(alphas)
+    for k, alpha in enumerate(grid):
+        expected = (np.zeros(64) if alpha >= alphas[0] else
+                    np.array([np.interp(alpha, alphas[order], row[order]) for row in coefs]))
+        np.testing.assert_allclose(baselines.coefs_on_grid(alphas, coefs, grid)[:, k], expected,
+                                   atol=1e-12)
+
+
 def test_dct_basis_is_orthonormal_and_smooth_first():
     phi = baselines.basis_matrix("dct", SHAPE)
     np.testing.assert_allclose(phi.T @ phi, np.eye(64), atol=1e-12)
@@ -143,7 +220,7 @@ def test_gaussian_mmse_matches_information_form():
     op = recovery.make_operator("gaussian", SHAPE, 10, rng)
     y = op.measure(train[:3].astype(np.float32), 0.2, rng)
     got = prior.mmse(op, y, 0.2)
-    a, s2 = op.as_matrix(), 0.2**2 / 10
+    a, s2 = op.as_matrix(), 0.2**2
     precision = np.linalg.inv(prior.covariance)
     posterior = np.linalg.inv(precision + a.T @ a / s2)
     expected = (posterior @ (precision @ prior.mean[:, None] + a.T @ y.T.astype(np.float64) / s2)).T
@@ -221,6 +298,7 @@ def test_cli_run_and_sweep(run_dir, tmp_path, capsys):
     (["--measurements", "0"], "from 1 to n = 64"),
     (["--noise", "-0.1"], "noise level must be >= 0"),
     (["--operator", "fourier"], "unknown operator"),
+    (["--screen", "1.5"], "--screen is a fraction of the steps in (0, 1]"),
 ])
 def test_cli_bad_input_exits_2(run_dir, flags, message, capsys):
     code = cli.main(["recover", "run", "--generator", run_dir, "--num", "2", "--steps", "1", *flags])

@@ -1,18 +1,27 @@
-"""Unrestricted adversarial examples on digits (Song et al. 2018) vs the PGD baseline.
+"""Unrestricted adversarial examples (Song et al. 2018): the README's commands, as written.
 
-    nice -n 10 python tools/bench_adversarial.py [--work /tmp/adv_bench] [--resolution 16]
-        [--gans wasserstein:120,non_saturating:60] [--pgd-eps 0.1] [--pairs shift3] [-n 10]
+    python tools/bench_adversarial.py [--work /tmp/adv_readme] [--others "what else ran"]
+    python tools/bench_adversarial.py --calibrate [--work /tmp/adv_readme]
 
-Trains (or resumes / reuses, in ``--work``) the AC-GANs (WGAN-GP and non-saturating), the
-plain CNN and the PGD-trained CNN (digits train half A) and the strided evaluator (half B,
-seed 1), then runs :func:`gan_apps.pipelines.adversarial.evaluate` on the chosen pairs for
-each AC-GAN and writes the ``adversarial`` block of docs/benchmarks.md.
+The first form reads the ``gan-apps adversarial`` commands from README.md's adversarial
+section, runs them in order in ``--work`` (a fresh folder: each command runs as a user
+would, in a subprocess, timed), reads what they wrote (the AC-GAN report, the classifiers'
+config.json, the attack's metrics.json, the evaluation's adversarial_eval.json) and
+rewrites the ``adversarial`` block of docs/benchmarks.md with the issue's two bars checked.
+
+The second form reuses those trained folders and runs the lambda / learning-rate
+calibration grid of the Adam search (pairs s -> s + 3 mod 10, 10 examples each, the plain
+CNN) into the ``adversarial_lambdas`` block: the grid the defaults were chosen from.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
+import shlex
+import subprocess
 import sys
 import time
 
@@ -21,120 +30,181 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench import machine, write_block  # noqa: E402
 
-from gan_apps import runs  # noqa: E402
-from gan_apps.pipelines import adversarial  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SECTION = "## Unrestricted adversarial examples"
+# (lambda1, lambda2, Adam lr) settings of the calibration; 100 / 100 is the reference code's.
+GRID = ((100, 100, 0.01), (100, 100, 0.05), (10, 10, 0.05), (10, 30, 0.05), (1, 1, 0.01),
+        (1, 1, 0.05), (1, 10, 0.01), (1, 10, 0.05), (1, 30, 0.05), (3, 10, 0.05), (3, 30, 0.05))
 
 
-def _classifier(path, **kwargs):
-    """Train a classifier folder unless it already holds one."""
-    if not os.path.isfile(os.path.join(path, "classifier.keras")):
-        adversarial.train_classifier(out=path, verbose=0, **kwargs)
-    return runs.read_config(path, kind="classifier")
+def readme_commands(path=os.path.join(ROOT, "README.md")):
+    """The ``gan-apps adversarial`` commands of README.md's adversarial section, in order,
+    continuation lines joined and comments dropped, as argument lists."""
+    with open(path) as f:
+        text = f.read()
+    section = text[text.index(SECTION):]
+    end = section.find("\n## ", 1)
+    section = section if end < 0 else section[:end]
+    joined = re.sub(r"\\\n\s*", " ", section)
+    commands = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line.startswith("gan-apps adversarial"):
+            commands.append(shlex.split(line.split("#")[0]))
+    return commands
 
 
-def _pairs(name):
-    if name == "shift3":  # every class once as source and once as target
-        return ",".join(f"{s}:{(s + 3) % 10}" for s in range(10))
-    return name
+def run(argv, work):
+    """Run one command in ``work``; (seconds, its output)."""
+    started = time.perf_counter()
+    done = subprocess.run(argv, cwd=work, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    return seconds, done.stdout
 
 
-def _budgets(text):
-    """``"wasserstein:120,non_saturating:60"`` -> {objective: epochs}."""
-    return {name: int(epochs) for name, epochs in (item.split(":") for item in text.split(","))}
+def read_json(*parts):
+    with open(os.path.join(*parts)) as f:
+        return json.load(f)
+
+
+def readme_block(args):
+    os.makedirs(args.work, exist_ok=True)
+    commands = readme_commands()
+    timings, outputs = [], []
+    for argv in commands:
+        seconds, output = run(argv, args.work)
+        timings.append(seconds)
+        outputs.append(output)
+        print(f"{seconds:7.1f} s  {' '.join(argv)}", flush=True)
+    by_action = {argv[2]: argv for argv in commands}
+    gan_dir = by_action["train-gan"][by_action["train-gan"].index("--out") + 1]
+    gan = read_json(args.work, gan_dir, "adversarial_gan.json")
+    classifiers = {argv[argv.index("--out") + 1]: read_json(args.work, argv[argv.index("--out") + 1],
+                                                            "config.json")
+                   for argv in commands if argv[2] == "train-classifier"}
+    attack = by_action["attack"]
+    source, target = attack[attack.index("--source") + 1], attack[attack.index("--target") + 1]
+    attacked = read_json(args.work, gan_dir, f"attack_{source}_to_{target}", "metrics.json")
+    evaluation = read_json(args.work, gan_dir, "adversarial_eval.json")
+    entries = evaluation["classifiers"]
+    plain = next(e for e in entries.values() if not e["adversarial_training"])
+    robust = next(e for e in entries.values() if e["adversarial_training"] == "pgd")
+    bar_plain = plain["song"]["success_rate"] >= 0.9 and plain["song"]["validity"] >= 0.8
+    bar_robust = robust["song"]["success_and_valid"] > robust["pgd"]["success_and_valid"]
+    command_lines = [f"    {' '.join(argv)}   # {t:.0f} s" for argv, t in zip(commands, timings)]
+    eval_rows = []
+    for path, entry in entries.items():
+        song, pgd = entry["song"], entry["pgd"]
+        eval_rows.append(
+            f"| {path} | {entry['test_accuracy']:.3f} | {song['success_rate']:.3f} | "
+            f"{song['aux_keeps_source']:.3f} | {song['validity']:.3f} | "
+            f"{song['success_and_valid']:.3f} | {song['mean_latent_l2']:.2f} | "
+            f"{pgd['success_rate']:.3f} | {pgd['validity']:.3f} | {pgd['success_and_valid']:.3f} |")
+    classifier_rows = [
+        f"| {path} | {config['architecture']} | {config['split']} | "
+        f"{config.get('adversarial') or '-'} | {config['test_accuracy']:.3f} | "
+        f"{config['pgd_test_accuracy']:.3f} |" for path, config in classifiers.items()]
+    text = "\n".join([
+        f"Command: `python tools/bench_adversarial.py --work {args.work} --others "
+        f"\"{args.others}\"`  ",
+        f"Machine: {machine()}; also running: {args.others}. Wall time "
+        f"{sum(timings):.0f} s for the commands.  ",
+        "The README's commands, read from its adversarial section and run in order in a fresh "
+        "folder (each in a subprocess, timed):",
+        "",
+        *command_lines,
+        "",
+        f"AC-GAN (`{gan_dir}`, objective {gan['objective']}): its class head on the real test "
+        f"digits {gan['aux_accuracy_real']:.3f}, on {gan['samples']} generated digits of cycling "
+        f"labels {gan['aux_accuracy_generated']:.3f}; the shipped digits CNN says the label on "
+        f"{gan['conditional_accuracy']:.3f} of them; FID {gan['fid']:.1f} against the 360 test "
+        f"digits on the {gan['extractor']}.",
+        "",
+        "| classifier | architecture | train split | adversarial training | clean test acc. | "
+        "test acc. under PGD (eps 0.1, 20 steps) |",
+        "|---|---|---|---|---|---|",
+        *classifier_rows,
+        "",
+        f"`attack` {source} -> {target}, {attacked['num']} examples against "
+        f"`{attacked['classifier']}`: success {attacked['success_rate']:.3f}, the AC-GAN's head "
+        f"keeps {source} on {attacked['aux_keeps_source']:.3f}, the evaluator says {source} on "
+        f"{attacked['validity']:.3f} (success and valid {attacked['success_and_valid']:.3f}).",
+        "",
+        f"`evaluate`: {evaluation['pairs']} ordered pairs x {evaluation['per_pair']} examples per "
+        f"classifier (Adam lr {evaluation['learning_rate']:g}, {evaluation['steps']} steps, "
+        f"lambda1 {evaluation['lambda1']:g}, lambda2 {evaluation['lambda2']:g}, "
+        f"{evaluation['closeness']} closeness, eps {evaluation['eps']:g}); validity by "
+        f"`{evaluation['evaluator']}` (strided CNN, other half of the train split, seed 1). "
+        f"PGD baseline: targeted L-inf PGD at eps {evaluation['pgd_eps_01']:g} ([0, 1] units), "
+        f"{evaluation['pgd_steps']} steps, from as many real test digits of s.",
+        "",
+        "| classifier | clean acc. | Song success | aux keeps s | validity | success & valid | "
+        "latent L2 | PGD success | PGD validity | PGD success & valid |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        *eval_rows,
+        "",
+        f"- plain CNN: targeted success {plain['song']['success_rate']:.3f} (bar >= 0.90) with "
+        f"validity {plain['song']['validity']:.3f} (bar >= 0.80): "
+        f"{'met' if bar_plain else 'NOT met'}.",
+        f"- PGD-trained CNN: success and valid {robust['song']['success_and_valid']:.3f} against "
+        f"PGD's {robust['pgd']['success_and_valid']:.3f}: "
+        f"{'more than PGD (met)' if bar_robust else 'NOT more than PGD'}.",
+    ])
+    print(text)
+    write_block("adversarial", text)
+
+
+def calibration_block(args):
+    from gan_apps.pipelines import adversarial
+
+    commands = readme_commands()
+    by_action = {argv[2]: argv for argv in commands}
+    gan_dir = os.path.join(args.work, by_action["train-gan"][by_action["train-gan"].index("--out") + 1])
+    outs = [argv[argv.index("--out") + 1] for argv in commands if argv[2] == "train-classifier"]
+    plain, evaluator = os.path.join(args.work, outs[0]), os.path.join(args.work, outs[-1])
+    pairs = ",".join(f"{s}:{(s + 3) % 10}" for s in range(10))
+    started = time.time()
+    rows = []
+    for lambda1, lambda2, rate in GRID:
+        result = adversarial.evaluate(gan_dir, classifiers=[plain], evaluator=evaluator,
+                                      pairs=pairs, num=10, lambda1=lambda1, lambda2=lambda2,
+                                      learning_rate=rate, out=os.path.join(args.work, "calibration"))
+        song = result["classifiers"][plain]["song"]
+        default = (lambda1, lambda2, rate) == (adversarial.LAMBDA1, adversarial.LAMBDA2,
+                                               adversarial.LEARNING_RATE)
+        rows.append(f"| {lambda1:g} / {lambda2:g} | {rate:g}{' (default)' if default else ''} | "
+                    f"{song['success_rate']:.2f} | {song['aux_keeps_source']:.2f} | "
+                    f"{song['validity']:.2f} | {song['success_and_valid']:.2f} | "
+                    f"{song['mean_latent_l2']:.2f} |")
+        print(rows[-1], flush=True)
+    text = "\n".join([
+        f"Command: `python tools/bench_adversarial.py --calibrate --work {args.work}`  ",
+        f"Machine: {machine()}; also running: {args.others}. Wall time "
+        f"{time.time() - started:.0f} s.  ",
+        "The folders of the README's commands (block `adversarial`); pairs s -> s + 3 mod 10, "
+        "10 examples each (100), against the plain CNN, validity by the evaluator; squared-hinge "
+        "closeness, eps 0.1, 200 Adam steps, seed 0.",
+        "",
+        "| lambda1 / lambda2 | Adam lr | success | aux keeps s | validity | success & valid | "
+        "latent L2 |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+    ])
+    print(text)
+    write_block("adversarial_lambdas", text)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", default="/tmp/adv_bench")
-    parser.add_argument("--resolution", type=int, default=16)
-    parser.add_argument("--gans", default="wasserstein:120,non_saturating:60",
-                        help="AC-GAN objective:epochs, comma-separated")
-    parser.add_argument("--classifier-epochs", type=int, default=30)
-    parser.add_argument("--pgd-epochs", type=int, default=30)
-    parser.add_argument("--pgd-eps", type=float, default=0.1,
-                        help="PGD radius for training and the baseline, [0, 1] units")
-    parser.add_argument("--pairs", default="shift3", help="shift3 (s -> s+3 mod 10), all, or S:T,...")
-    parser.add_argument("-n", "--num", type=int, default=10)
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--lr", type=float, default=0.05, help="Adam learning rate on z")
-    parser.add_argument("--lambdas", default="100:100,1:1",
-                        help="lambda1:lambda2 settings, comma-separated (default the paper's, then 1:1)")
+    parser.add_argument("--work", default="/tmp/adv_readme")
+    parser.add_argument("--others", default="nothing else heavy",
+                        help="what else ran on the machine (stated in the block)")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="the lambda grid on the folders of an earlier run instead")
     args = parser.parse_args(argv)
-    started = time.time()
-    work, res = args.work, args.resolution
-    plain = _classifier(os.path.join(work, "cnn"), resolution=res, epochs=args.classifier_epochs,
-                        pgd_eps=args.pgd_eps, seed=0)
-    robust = _classifier(os.path.join(work, "pgd"), resolution=res, adversarial="pgd",
-                         pgd_eps=args.pgd_eps, epochs=args.pgd_epochs, seed=0)
-    judge = _classifier(os.path.join(work, "evaluator"), architecture="strided", resolution=res,
-                        epochs=args.classifier_epochs, seed=1)
-    pairs = _pairs(args.pairs)
-    gan_rows, rows = [], []
-    for objective, epochs in _budgets(args.gans).items():
-        gan_dir = os.path.join(work, f"acgan_{objective}")
-        gan = adversarial.train_gan(out=gan_dir, resolution=res, epochs=epochs,
-                                    objective=objective, seed=0, verbose=0)
-        for setting in args.lambdas.split(","):
-            lambda1, lambda2 = (float(v) for v in setting.split(":"))
-            results = adversarial.evaluate(
-                gan_dir, classifiers=[os.path.join(work, "cnn"), os.path.join(work, "pgd")],
-                evaluator=os.path.join(work, "evaluator"), pairs=pairs, num=args.num,
-                steps=args.steps, learning_rate=args.lr, lambda1=lambda1, lambda2=lambda2,
-                pgd_eps=args.pgd_eps, seed=0)
-            print(adversarial.format_evaluation(results), flush=True)
-            entries = list(results["classifiers"].values())
-            for (name, config), entry in zip((("plain CNN", plain), ("PGD-trained CNN", robust)),
-                                             entries):
-                song, pgd = entry["song"], entry["pgd"]
-                rows.append(
-                    f"| {objective} | {lambda1:g} / {lambda2:g} | {name} | {config['test_accuracy']:.3f} | "
-                    f"{config['pgd_test_accuracy']:.3f} | {song['success_rate']:.3f} | "
-                    f"{song['aux_keeps_source']:.3f} | {song['validity']:.3f} | "
-                    f"{song['success_and_valid']:.3f} | {song['mean_latent_l2']:.2f} | "
-                    f"{pgd['success_rate']:.3f} | {pgd['validity']:.3f} | "
-                    f"{pgd['success_and_valid']:.3f} |")
-        gan_rows.append(
-            f"| {objective} | {epochs} | {gan['aux_accuracy_real']:.3f} | "
-            f"{gan['aux_accuracy_generated']:.3f} | {gan['conditional_accuracy']:.3f} | "
-            f"{gan['fid']:.1f} | {entries[0]['song']['evaluator_on_initial']:.3f} |")
-    command = (f"nice -n 10 python tools/bench_adversarial.py --resolution {res} --gans "
-               f"{args.gans} --classifier-epochs {args.classifier_epochs} --pgd-epochs "
-               f"{args.pgd_epochs} --pgd-eps {args.pgd_eps:g} --pairs {args.pairs} -n {args.num} "
-               f"--steps {args.steps} --lr {args.lr:g} --lambdas {args.lambdas}")
-    text = "\n".join([
-        f"Command: `{command}`  ",
-        f"Machine: {machine()}, shared with other jobs. Wall time {time.time() - started:.0f} s "
-        f"(trained folders in `{work}` are reused; training wall time not included).  ",
-        f"Protocol: digits at {res}x{res}. AC-GANs (width 32, batch 64, seed 0): `wasserstein` is "
-        "the WGAN-GP recipe of Gulrajani et al. (5 critic updates per generator update, "
-        "generator class weight 0.1), `non_saturating` Odena et al.'s (1:1, class weight 1); "
-        "epochs as listed (an epoch is one pass over the 1,437 train digits: 4 generator updates "
-        "for WGAN-GP, 22 for non-saturating). Aux = the AC-GAN's class head; cond. acc. = the "
-        "shipped digits CNN on 1000 samples of cycling labels; FID on its features vs the 360 "
-        "test digits. Classifiers: plain CNN and PGD-trained CNN (Madry et al.; "
-        f"eps {args.pgd_eps:g} in [0, 1] units = {2 * args.pgd_eps:g} on [-1, 1], 10 steps of "
-        "2.5 eps / 10, random start; eps 0.3 collapsed to chance on these digits) on half A of "
-        "the train split, seed 0; evaluator: strided CNN on half B, seed 1 "
-        f"(test accuracy {judge['test_accuracy']:.3f}). Clean / PGD accuracy: test split, PGD "
-        f"of the same eps, 20 steps. Attack: pairs {pairs}, {args.num} examples each, one "
-        f"batched search per classifier, Adam lr {args.lr:g}, {args.steps} steps, lambda1 / "
-        "lambda2 as listed (100 / 100 is the reference code's), eps 0.1, seed 0. Success: f says t; aux keeps s: the AC-GAN's class head says s; "
-        "validity: the evaluator says s. PGD baseline: targeted L-inf PGD (same eps, 40 steps) "
-        "from as many real test digits of s per pair.",
-        "",
-        "| AC-GAN objective | epochs | aux acc. real test | aux acc. generated | cond. acc. "
-        "(digits CNN) | FID | evaluator says s on G(z0, s) |",
-        "|---|---|---|---|---|---|---|",
-        *gan_rows,
-        "",
-        "| AC-GAN | lambda1 / lambda2 | classifier | clean acc | PGD acc | Song success | aux "
-        "keeps s | validity | success & valid | latent L2 | PGD success | PGD validity | "
-        "PGD success & valid |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-        *rows,
-    ])
-    print(text)
-    write_block("adversarial", text)
+    (calibration_block if args.calibrate else readme_block)(args)
 
 
 if __name__ == "__main__":

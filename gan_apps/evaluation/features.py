@@ -21,7 +21,7 @@ import tensorflow as tf
 from gan_apps.errors import UserInputError
 
 __all__ = ["FEATURE_BATCH", "FeatureExtractor", "DigitsFeatures", "InceptionFeatures",
-           "EXTRACTORS", "get_extractor", "convert_channels", "resize"]
+           "EXTRACTORS", "RESIZE_CONVENTIONS", "get_extractor", "convert_channels", "resize"]
 
 FEATURE_BATCH = 256
 INCEPTION_SIZE = 299
@@ -74,15 +74,38 @@ def convert_channels(images, channels):
     return tf.reduce_sum(images * tf.constant(LUMA, images.dtype), axis=-1, keepdims=True)
 
 
-def resize(images, size, *, antialias=True):
+# Bilinear sampling conventions. "half_pixel": TF2's tf.image.resize (pixel centres at
+# i + 0.5 in both grids), as pytorch-fid (F.interpolate(mode="bilinear",
+# align_corners=False)) and the current TF-GAN classifier_metrics. "legacy": TF1's
+# resize_bilinear with align_corners=False, half_pixel_centers=False (output pixel i samples
+# input i * in / out), the ResizeBilinear inside the 2015 Inception graph that the TTUR FID
+# code (bioinf-jku/TTUR fid.py) feeds. Enlarging a row [0, 1] to width 4 gives
+# [0, 0.25, 0.75, 1] and [0, 0.5, 1, 1] respectively.
+RESIZE_CONVENTIONS = ("half_pixel", "legacy")
+
+
+def _check_convention(convention):
+    if convention not in RESIZE_CONVENTIONS:
+        raise UserInputError(f"unknown resize convention {convention!r}; pass one of "
+                             f"{', '.join(RESIZE_CONVENTIONS)}")
+    return convention
+
+
+def resize(images, size, *, antialias=True, convention="half_pixel"):
     """Resize [N, H, W, C] to [N, size, size, C].
 
-    With ``antialias``, shrinking averages areas (an image enlarged by pixel repetition comes
-    back exactly) and enlarging is bilinear; without it, always plain bilinear.
+    ``convention="half_pixel"``: with ``antialias``, shrinking averages areas (an image
+    enlarged by pixel repetition comes back exactly) and enlarging is bilinear; without it,
+    always plain bilinear. ``convention="legacy"``: TF1's bilinear without half-pixel centres
+    (see :data:`RESIZE_CONVENTIONS`), never antialiased.
     """
+    _check_convention(convention)
     height, width = images.shape[1], images.shape[2]
     if (height, width) == (size, size):
         return images
+    if convention == "legacy":
+        return tf.compat.v1.image.resize_bilinear(images, (size, size), align_corners=False,
+                                                  half_pixel_centers=False)
     if antialias and height >= size and width >= size:
         return tf.image.resize(images, (size, size), method="area")
     return tf.image.resize(images, (size, size), method="bilinear", antialias=antialias)
@@ -98,9 +121,11 @@ class FeatureExtractor:
         description: what the features are, to print next to every number computed on them.
         antialias: shrink by area averaging (True) or plain bilinear (False).
         batch_size: images per forward pass.
+        resize: the bilinear convention, one of :data:`RESIZE_CONVENTIONS`.
     """
 
-    def __init__(self, model, *, name, description, antialias=True, batch_size=FEATURE_BATCH):
+    def __init__(self, model, *, name, description, antialias=True, batch_size=FEATURE_BATCH,
+                 resize="half_pixel"):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise UserInputError(f"the feature batch size must be an integer >= 1, got "
                                  f"{batch_size!r}; pass a positive batch size")
@@ -114,6 +139,7 @@ class FeatureExtractor:
         self.size = height
         self.channels = channels
         self.antialias = antialias
+        self.resize_convention = _check_convention(resize)
         self.batch_size = batch_size
         self.feature_size = model.outputs[0].shape[-1]
         self.num_classes = model.outputs[1].shape[-1] if len(model.outputs) > 1 else None
@@ -121,7 +147,7 @@ class FeatureExtractor:
 
     def _preprocess_and_run(self, images):
         images = convert_channels(images, self.channels)
-        images = resize(images, self.size, antialias=self.antialias)
+        images = resize(images, self.size, antialias=self.antialias, convention=self.resize_convention)
         outputs = self.model(images, training=False)
         return outputs if isinstance(outputs, (list, tuple)) else [outputs]
 
@@ -225,12 +251,12 @@ def _inception(weights_path, include_top):
 class InceptionFeatures(FeatureExtractor):
     """InceptionV3's 2048-d pool3 features (Szegedy et al. 2016), the FID/KID feature space.
 
-    Images are resized to 299x299 with plain bilinear interpolation in TF2's half-pixel
-    convention (``tf.image.resize``: align_corners=False, half-pixel centres), the
-    convention of pytorch-fid (``F.interpolate(mode="bilinear", align_corners=False)``);
-    the TTUR FID code's 2015 graph resizes with the legacy TF1 ResizeBilinear (no
-    half-pixel centres), so values follow pytorch-fid's convention, not TTUR's (departure,
-    not yet fixed: see issue 17). Gray becomes RGB, and [-1, 1] is already the range
+    Images are resized to 299x299 with plain bilinear interpolation, by default in TF2's
+    half-pixel convention (``tf.image.resize``: align_corners=False, half-pixel centres),
+    the convention of pytorch-fid (``F.interpolate(mode="bilinear", align_corners=False)``)
+    and of today's TF-GAN; ``resize="legacy"`` uses TF1's ResizeBilinear without half-pixel
+    centres, as the 2015 graph that the TTUR FID code (Heusel et al. 2017) feeds
+    (:data:`RESIZE_CONVENTIONS`). Gray becomes RGB, and [-1, 1] is already the range
     InceptionV3 expects.
     A weights file with the classification top also gives the 1000 ImageNet logits.
     Keras' ImageNet weights are not the 2015 graph of the reference FID code, so their
@@ -240,9 +266,11 @@ class InceptionFeatures(FeatureExtractor):
         weights_path: Keras InceptionV3 weights (.h5, .weights.h5 or .keras), with or
             without the top. None builds random weights: the code path runs, but the
             features mean nothing and ``description`` says so.
+        resize: "half_pixel" (default, pytorch-fid's) or "legacy" (TTUR's); the
+            description names the legacy convention.
     """
 
-    def __init__(self, weights_path=None, *, batch_size=FEATURE_BATCH):
+    def __init__(self, weights_path=None, *, batch_size=FEATURE_BATCH, resize="half_pixel"):
         self.random_weights = weights_path is None
         if weights_path is None:
             model = _inception(None, include_top=False)
@@ -251,8 +279,10 @@ class InceptionFeatures(FeatureExtractor):
         else:
             model = self._load(os.fspath(weights_path))
             description = f"InceptionV3 pool3 ({os.path.basename(weights_path)})"
+        if _check_convention(resize) == "legacy":
+            description = f"{description[:-1]}, legacy TF1 resize)"
         super().__init__(model, name="inception", description=description, antialias=False,
-                         batch_size=batch_size)
+                         batch_size=batch_size, resize=resize)
 
     @staticmethod
     def _load(path):
@@ -288,15 +318,22 @@ class InceptionFeatures(FeatureExtractor):
 EXTRACTORS = ("digits", "inception")
 
 
-def get_extractor(name, *, inception_weights=None, batch_size=FEATURE_BATCH):
-    """The extractor called ``name``: "digits" (shipped classifier) or "inception"."""
+def get_extractor(name, *, inception_weights=None, batch_size=FEATURE_BATCH,
+                  inception_resize="half_pixel"):
+    """The extractor called ``name``: "digits" (shipped classifier) or "inception" (with
+    ``inception_resize``, see :class:`InceptionFeatures`)."""
     if name == "digits":
         if inception_weights is not None:
             raise UserInputError(
                 "Inception weights were given for the 'digits' features; use the 'inception' "
                 "extractor with them, or drop the weights"
             )
+        if inception_resize != "half_pixel":
+            raise UserInputError(
+                f"the Inception resize convention {inception_resize!r} was given for the "
+                "'digits' features; use the 'inception' extractor with it, or drop it"
+            )
         return DigitsFeatures(batch_size=batch_size)
     if name == "inception":
-        return InceptionFeatures(inception_weights, batch_size=batch_size)
+        return InceptionFeatures(inception_weights, batch_size=batch_size, resize=inception_resize)
     raise UserInputError(f"unknown feature extractor {name!r}; pass one of {list(EXTRACTORS)}")
