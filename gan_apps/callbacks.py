@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import math
 import os
+import sys
 import warnings
 
 import keras
@@ -184,13 +186,77 @@ class NaNGuard(keras.callbacks.Callback):
                 )
 
 
+def progress_verbosity(verbose):
+    """``fit``'s ``verbose`` for a run's ``verbose`` setting: ``"auto"`` is the live
+    progress bar (1) on a terminal and one line per epoch (2) otherwise.
+
+    Keras's bar redraws itself with carriage returns; written to a file or a pipe, every
+    redraw of an epoch lands on one line (400 characters a step with the evaluation
+    metrics: a 390-step mixtures epoch made a 149 KB line). One summary line per epoch is
+    what a log needs. Any other value is passed through.
+    """
+    if verbose != "auto":
+        return verbose
+    stream = sys.stdout
+    return 1 if hasattr(stream, "isatty") and stream.isatty() else 2
+
+
+class HistoryLogger(keras.callbacks.Callback):
+    """``history.csv``: one row per epoch, numbered from 1 as the progress bar, the sample
+    grids and the checkpoints count, with one column per logged value.
+
+    Replaces Keras's ``CSVLogger``, which numbers epochs from 0 and, when a fit has no
+    validation data, adds a ``val_`` column for every key that stays empty for ever. The
+    columns are the keys of the first epoch a file sees (a run's first epoch is always
+    evaluated, :class:`PeriodicEvaluation`); a later epoch's missing value is written
+    ``NA`` (what :mod:`gan_apps.plots` reads as missing). Appending to an existing file
+    keeps its header and its numbering (a run written before this logger counted from 0
+    and goes on doing so, so :func:`gan_apps.runs.trim_history` stays exact).
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+        self.keys = None
+        self.offset = 1
+
+    def on_train_begin(self, logs=None):
+        self.keys, self.offset = None, 1
+        try:
+            with open(self.path, newline="") as f:
+                rows = list(csv.reader(f))
+        except FileNotFoundError:
+            return
+        if rows and rows[0] and rows[0][0] == "epoch":
+            self.keys = rows[0][1:]
+            first = next((row[0] for row in rows[1:] if row), None)
+            self.offset = 0 if first == "0" else 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        lines = []
+        if self.keys is None:
+            self.keys = sorted(logs)
+            lines.append(["epoch", *self.keys])
+        lines.append([epoch + self.offset, *(_csv_value(logs.get(k, "NA")) for k in self.keys)])
+        with open(self.path, "a", newline="") as f:
+            csv.writer(f).writerows(lines)
+
+
+def _csv_value(value):
+    if isinstance(value, str):
+        return value
+    array = np.asarray(value)
+    return array.item() if array.size == 1 else f"[{', '.join(map(str, array.ravel()))}]"
+
+
 class PeriodicEvaluation(keras.callbacks.Callback):
     """Evaluate the generator every ``every`` epochs, add the numbers to the epoch logs
-    (so CSVLogger and TensorBoard record them), warn on collapse, keep the best generator.
+    (so the history logger and TensorBoard record them), warn on collapse, keep the best generator.
 
     Epochs without an evaluation add nothing to the logs, so the progress bar shows only the
-    losses there (no ``fid: nan``); CSVLogger takes its columns from the first epoch of a fit
-    (always evaluated) and writes ``NA`` in the metric columns of the others, which
+    losses there (no ``fid: nan``); :class:`HistoryLogger` takes its columns from the first
+    epoch of a fit (always evaluated) and writes ``NA`` in the metric columns of the others, which
     :mod:`gan_apps.plots` reads as missing.
 
     The collapse warning (:meth:`collapsing`) waits for the generator to have had a chance:
@@ -265,7 +331,7 @@ class PeriodicEvaluation(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         if (epoch + 1) % self.every and epoch != self.first_epoch:
-            return  # nothing to show: no NaN placeholders in the bar (CSVLogger writes NA)
+            return  # nothing to show: no NaN placeholders in the bar (history.csv gets NA)
         generator = self.generator_fn() if self.generator_fn else self.model.generator
         results = {k: v for k, v in self.evaluate_fn(generator).items()
                    if isinstance(v, (int, float))}

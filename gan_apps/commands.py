@@ -407,6 +407,14 @@ GAN = Command("gan", None, top_level=True, actions=(
                            "(e.g. 0.999); used for samples, evaluation and export"),
                Option("--ortho-reg", "ortho_reg", WEIGHT, metavar="WEIGHT",
                       help="orthogonal regularization of G (BigGAN uses 1e-4)"),
+               Option("--pack", "pack", POSITIVE_INT, metavar="K",
+                      help="PacGAN (Lin et al. 2018): the discriminator judges packs of K "
+                           "real or K fake samples concatenated along the channels; presets "
+                           "only, the batch size a multiple of K (default 1: off)"),
+               Option("--augment", "augment", metavar="POLICY",
+                      help="DiffAugment (Zhao et al. 2020) on real and fake images before "
+                           "every discriminator call: comma-separated color, translation, "
+                           "cutout (the paper's: color,translation,cutout; default off)"),
                seed(),
                data_dir(),
                *RUNTIME,

@@ -8,8 +8,10 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from gan_apps import augment as augment_lib
 from gan_apps import objectives, runtime, sampling
 from gan_apps import penalties as penalties_lib
+from gan_apps.errors import UserInputError
 from gan_apps.training import TrainableModel, apply_update
 
 
@@ -61,7 +63,13 @@ class GAN(TrainableModel):
         n_critic: discriminator updates per generator update.
         penalties: penalty objects, names or configs (:mod:`gan_apps.penalties`).
         seed: seed of the model's :class:`keras.random.SeedGenerator` (latent noise,
-            interpolation weights).
+            interpolation weights, augmentation parameters).
+        pack: PacGAN's packing degree k (Lin et al. 2018): the discriminator judges packs
+            of k reals or k fakes concatenated along the channels (its input has k times
+            the data's channels); 1 is the plain GAN. See :meth:`discriminator_view`.
+        augment: a DiffAugment policy (Zhao et al. 2020), e.g. ``"color,translation,cutout"``
+            (:mod:`gan_apps.augment`), applied alike to real and fake images before every
+            discriminator call of both players' updates; None is off.
     """
 
     OPTIMIZERS = {"g_optimizer": ("generator",), "d_optimizer": ("discriminator",)}
@@ -78,11 +86,17 @@ class GAN(TrainableModel):
         n_critic=1,
         penalties=(),
         seed=None,
+        pack=1,
+        augment=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         if int(n_critic) < 1:
             raise ValueError(f"n_critic must be >= 1, got {n_critic}")
+        if int(pack) < 1:
+            raise UserInputError(f"--pack must be >= 1, got {pack}")
+        self.pack = int(pack)
+        self.augment_policy = augment_lib.parse_policy(augment)
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = int(latent_dim or generator.inputs[0].shape[-1])
@@ -110,6 +124,7 @@ class GAN(TrainableModel):
         self.penalty_trackers = {
             p.name: keras.metrics.Mean(name=p.name) for p in self.penalties if p.adds_loss
         }
+        self.check_views()
         self.built = True
 
     # --- keras plumbing ----------------------------------------------------------------
@@ -144,6 +159,8 @@ class GAN(TrainableModel):
             objective_options=self.objective_options,
             n_critic=self.n_critic,
             seed=self.seed,
+            pack=self.pack,
+            augment=",".join(self.augment_policy) or None,
         )
         return config
 
@@ -191,6 +208,44 @@ class GAN(TrainableModel):
     # batch is made, what the discriminator outputs besides its adversarial logits, and
     # an extra loss per player on those outputs (AC-GAN's class loss, InfoGAN's L_I).
 
+    def discriminator_view(self, x):
+        """What the discriminator is shown of a batch ``x`` of real or of fake examples:
+        the DiffAugment policy applied (fresh parameters per example and per call), then
+        packs of ``pack`` examples (:func:`gan_apps.augment.pack`: [B, ...] -> [B / k, ...]).
+
+        :meth:`discriminator_step` and :meth:`generator_step` call it once per batch before
+        every discriminator pass, so real and fake go through the same transformation
+        family (Zhao et al. 2020, Sec. 3: T on both, in D's and G's updates) and a penalty
+        sees (and interpolates) the batches as the discriminator saw them. Differentiable:
+        the generator's gradient passes through it. Identity when both are off.
+        """
+        if self.augment_policy:
+            x = augment_lib.diff_augment(x, self.augment_policy, self.seed_generator)
+        return augment_lib.pack(x, self.pack)
+
+    def check_views(self):
+        """Refuse ``pack`` / ``augment`` on a model whose steps would not honour them.
+
+        Both act in :class:`GAN`'s own :meth:`discriminator_step` and
+        :meth:`generator_step`; a model that replaces those steps (MMD-GAN) or its
+        generator update (the unrolled GAN calls its unrolled discriminator directly) would
+        silently train without them. Packing also needs one adversarial output per pack:
+        a model with per-example conditioning or auxiliary heads (class labels, InfoGAN's
+        codes) cannot judge a pack of k examples as one.
+        """
+        cls = type(self)
+        name = self.name
+        steps = all(getattr(cls, hook) is getattr(GAN, hook) for hook in
+                    ("discriminator_step", "generator_step", "generator_update"))
+        if (self.pack > 1 or self.augment_policy) and not steps:
+            flag = "--pack" if self.pack > 1 else "--augment"
+            raise UserInputError(f"{flag} is not available for {name}: it has its own "
+                                 "discriminator or generator step")
+        if self.pack > 1 and any(getattr(cls, hook) is not getattr(GAN, hook) for hook in
+                                 ("unpack", "discriminator_logits", "discriminator_outputs")):
+            raise UserInputError(f"--pack is not available for {name}: its discriminator "
+                                 "judges each example with its label or code; use a preset")
+
     def discriminator_logits(self, x, conditioning, training=True):
         """The adversarial logits [B, 1] of ``x`` (what penalties differentiate)."""
         return self.discriminator(x, training=training)
@@ -220,7 +275,7 @@ class GAN(TrainableModel):
         """One discriminator update on a real batch and a fresh fake batch."""
         batch_size = ops.shape(real)[0]
         fake, codes = self.fake_batch(batch_size, conditioning)
-        fake = ops.stop_gradient(fake)
+        real, fake = self.discriminator_view(real), self.discriminator_view(ops.stop_gradient(fake))
         context = StepContext(
             self.discriminator, self.generator, real, fake, self.seed_generator, conditioning,
             critic=lambda x: self.discriminator_logits(x, conditioning),
@@ -267,7 +322,8 @@ class GAN(TrainableModel):
         """One generator update on a fresh latent batch."""
         with tf.GradientTape() as tape:
             fake, codes = self.fake_batch(batch_size, conditioning)
-            fake_logits, fake_extras = self.discriminator_outputs(fake, conditioning)
+            fake_logits, fake_extras = self.discriminator_outputs(
+                self.discriminator_view(fake), conditioning)
             loss = self.objective.g_loss(fake_logits)
             extra, extra_logs = self.extra_generator_loss(fake_extras, codes, conditioning)
             total = loss if extra is None else loss + extra

@@ -585,7 +585,10 @@ def _repair_index(directory, latest, kept):
 
 
 def trim_history(path, epoch):
-    """Keep in a CSVLogger ``history.csv`` the header and the rows of epochs before ``epoch``.
+    """Keep in ``history.csv`` the header and the rows of the first ``epoch`` epochs.
+
+    Rows are numbered from 1 (:class:`gan_apps.callbacks.HistoryLogger`); a file whose
+    first row is epoch 0 (written by Keras's CSVLogger before) is read as numbered from 0.
 
     The row of an epoch is written before its checkpoint; a process killed between the two
     resumes from the previous checkpoint and would log that epoch again. Rows that do not
@@ -605,11 +608,13 @@ def trim_history(path, epoch):
     if "epoch" not in next(csv.reader([header]), []):
         return 0
     column = next(csv.reader([header])).index("epoch")
+    first = next((next(csv.reader([row]), [""])[column:column + 1] for row in rows), [])
+    base = 0 if first == ["0"] else 1
     latest = {}  # epoch -> its last row (an epoch logged twice was trained twice)
     for row in rows:
         fields = next(csv.reader([row]), [])
         if row.endswith("\n") and len(fields) == width and fields[column].isdigit() \
-                and int(fields[column]) < epoch:
+                and int(fields[column]) - base < epoch:
             latest[int(fields[column])] = row
     kept = [latest[e] for e in sorted(latest)]
     dropped = len(rows) - len(kept)
@@ -859,7 +864,7 @@ def _callbacks(plan, model, checkpoint):
     return [
         callbacks.NaNGuard(),
         *plan.early_callbacks(model),
-        keras.callbacks.CSVLogger(os.path.join(plan.out, HISTORY), append=True),
+        callbacks.HistoryLogger(os.path.join(plan.out, HISTORY)),
         keras.callbacks.TensorBoard(os.path.join(plan.out, "logs")),
         *plan.late_callbacks(model),
         checkpoint,
@@ -880,7 +885,8 @@ def _fit(plan, model, feed, checkpoint, epochs):
         try:
             # A tf.data input is never shuffled by fit: each feed orders its own batches.
             model.fit(feed.dataset(initial_epoch), epochs=epochs, steps_per_epoch=feed.steps,
-                      initial_epoch=initial_epoch, verbose=plan.verbose, shuffle=False,
+                      initial_epoch=initial_epoch, shuffle=False,
+                      verbose=callbacks.progress_verbosity(plan.verbose),
                       callbacks=_callbacks(plan, model, checkpoint))
         except callbacks.NonFiniteLossError as err:
             if plan.on_nan != "rollback" or rollbacks >= MAX_ROLLBACKS:

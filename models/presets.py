@@ -24,6 +24,7 @@ from typing import Callable
 
 import keras
 
+from gan_apps import augment as augment_lib
 from gan_apps import penalties, registry
 from gan_apps.errors import UserInputError
 from gan_apps.gan import GAN
@@ -102,9 +103,14 @@ def get_preset(name):
 
 def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channels=1,
                 num_classes=None, latent_dim=None, width=64, objective=None, divergence=None,
-                coding=None, ortho_reg=0.0, seed=None, jit_compile="auto", steps_per_execution=1):
+                coding=None, ortho_reg=0.0, seed=None, jit_compile="auto", steps_per_execution=1,
+                pack=1, augment=None):
     """Build and compile any model of the family by name (a preset, or a family member by
     the builder its :mod:`gan_apps.registry` entry names).
+
+    ``pack`` (PacGAN) builds a preset's discriminator for packs of that many examples;
+    ``augment`` (a DiffAugment policy) applies to every model whose adversarial steps are
+    :class:`GAN`'s (:meth:`GAN.check_views` refuses the others in one line).
 
     ``ortho_reg`` > 0 adds BigGAN's off-diagonal orthogonal regularization of the generator
     with that weight (Brock et al. 2019, Sec. 3.1, eq. 3; their beta is 1e-4).
@@ -120,7 +126,7 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
             name, data_kind=data_kind, arch=arch, resolution=resolution, channels=channels,
             latent_dim=latent_dim, width=width, objective=objective, divergence=divergence,
             coding=coding, seed=seed, jit_compile=jit_compile, extra_penalties=extra,
-            steps_per_execution=steps_per_execution,
+            steps_per_execution=steps_per_execution, pack=pack, augment=augment,
         )
     import importlib
     import inspect
@@ -130,6 +136,9 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
             raise UserInputError(f"{flag} does not apply to --model {name}")
     if arch != "dcgan":
         raise UserInputError(f"--model {name} has its own networks; drop --arch {arch}")
+    if int(pack or 1) > 1:
+        raise UserInputError(f"--pack is available for the presets "
+                             f"({', '.join(PRESETS)}), not --model {name}")
     module, function = entry.builder.split(":")
     builder = getattr(importlib.import_module(f"gan_apps.models.{module}"), function)
     options = {}
@@ -141,11 +150,18 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
         if "extra_penalties" not in inspect.signature(builder).parameters:
             raise UserInputError(f"--ortho-reg is not available for --model {name}")
         options["extra_penalties"] = extra
-    return builder(
+    model = builder(
         data_kind=data_kind, resolution=resolution, channels=channels, num_classes=num_classes,
         latent_dim=latent_dim, width=width, objective=objective, seed=seed,
         jit_compile=jit_compile, **options,
     )
+    if augment:
+        if not isinstance(model, GAN):
+            raise UserInputError(f"--augment is not available for --model {name}: it has no "
+                                 "discriminator")
+        model.augment_policy = augment_lib.parse_policy(augment)
+        model.check_views()
+    return model
 
 
 def build_gan(
@@ -164,6 +180,8 @@ def build_gan(
     jit_compile="auto",
     extra_penalties=(),
     steps_per_execution=1,
+    pack=1,
+    augment=None,
 ):
     """Build and compile a :class:`GAN` from a preset.
 
@@ -181,6 +199,9 @@ def build_gan(
         seed: seeds weight initialisation and the model's noise.
         jit_compile: passed to ``compile``; ``True`` forces XLA (``"auto"`` is off on CPU).
         extra_penalties: penalties added to the preset's (for example orthogonal regularization).
+        pack: PacGAN's k (Lin et al. 2018): the discriminator takes k examples concatenated
+            along the channels (k x channels for images, 2 k inputs for points).
+        augment: a DiffAugment policy for the discriminator's input (:mod:`gan_apps.augment`).
     """
     if preset not in PRESETS:
         raise UserInputError(f"unknown model {preset!r}; the presets are {', '.join(PRESETS)}")
@@ -196,7 +217,7 @@ def build_gan(
         hidden = (width,) * 3
         generator = mlp_generator(latent_dim, output_dim=2, hidden=hidden, seed=seed)
         norm = "spectral" if spec.d_norm == "spectral" else "none"
-        discriminator = mlp_discriminator(2, hidden=hidden, norm=norm, seed=seed)
+        discriminator = mlp_discriminator(2 * int(pack), hidden=hidden, norm=norm, seed=seed)
     elif data_kind == "image":
         latent_dim = latent_dim or 100
         if arch not in ARCHITECTURES:
@@ -204,7 +225,7 @@ def build_gan(
         make_generator, make_discriminator = ARCHITECTURES[arch]
         generator = make_generator(latent_dim, resolution, channels, width=width, seed=seed)
         discriminator = make_discriminator(
-            resolution, channels, width=width, norm=spec.d_norm, seed=seed
+            resolution, channels * int(pack), width=width, norm=spec.d_norm, seed=seed
         )
     else:
         raise ValueError(f"unknown data kind {data_kind!r}")
@@ -218,6 +239,8 @@ def build_gan(
         penalties=[*spec.make_penalties(), *extra_penalties],
         seed=seed,
         name=spec.name,
+        pack=pack,
+        augment=augment,
     )
     gan.compile(
         g_optimizer=spec.make_optimizer(),

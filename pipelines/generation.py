@@ -13,6 +13,7 @@ import numpy as np
 from gan_apps import callbacks as gan_callbacks
 from gan_apps import data as data_lib
 from gan_apps import export as export_lib
+from gan_apps import augment as augment_lib
 from gan_apps import commands, runs, sampling
 from gan_apps.errors import UserInputError
 from gan_apps.evaluation import features, report
@@ -22,7 +23,7 @@ KIND = "gan"
 # Settings that define the networks and the data; a resumed run must keep them.
 ARCHITECTURE_KEYS = (
     "model", "arch", "data", "resolution", "channels", "latent_dim", "width",
-    "objective", "divergence", "coding", "batch_size", "ema", "ortho_reg",
+    "objective", "divergence", "coding", "batch_size", "ema", "ortho_reg", "pack", "augment",
 )
 DEFAULTS = {
     # The default job: recognisable digits in a few minutes on 2 CPU cores.
@@ -116,6 +117,9 @@ def run_config(options, source, info):
         "jit": bool(options["jit"]),
         "deterministic": bool(options["deterministic"]),
         "eval_every": _default_eval_every(source, info.kind) if eval_every is None else eval_every,
+        # Recorded only when on, so runs from before these options resume unchanged.
+        "pack": options["pack"] if (options["pack"] or 1) != 1 else None,
+        "augment": ",".join(augment_lib.parse_policy(options["augment"])) or None,
     }
 
 
@@ -140,6 +144,7 @@ class _Builders:
             coding=options["coding"], ortho_reg=options["ortho_reg"] or 0.0,
             seed=options["seed"], jit_compile=True if options["jit"] else "auto",
             steps_per_execution=options["steps_per_execution"],
+            pack=config["pack"] or 1, augment=config["augment"],
         )
         if options["ema"]:
             self.averager = gan_callbacks.ExponentialMovingAverage(network, options["ema"])
@@ -316,6 +321,15 @@ def _validate(config):
         raise UserInputError(f"--eval-every must be >= 0, got {config['eval_every']}")
     if config["latent_dim"] is not None and config["latent_dim"] < 1:
         raise UserInputError(f"--latent-dim must be >= 1, got {config['latent_dim']}")
+    pack = config["pack"] or 1
+    if pack < 1:
+        raise UserInputError(f"--pack must be >= 1, got {pack}")
+    if config["batch_size"] % pack:
+        raise UserInputError(f"--pack {pack} needs a batch size divisible by {pack}; "
+                             f"--batch-size is {config['batch_size']}")
+    if config["augment"] and config["resolution"] is None:
+        raise UserInputError("--augment (DiffAugment) transforms images; drop it for "
+                             f"{config['data']} (2-D points)")
 
 
 def sample(run_dir, *, num=64, seed=0, output=None, label=None, truncation=None):

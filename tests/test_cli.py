@@ -5,6 +5,7 @@ import csv
 import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -39,11 +40,11 @@ def test_train_writes_the_run_folder(trained_run):
         assert os.path.exists(os.path.join(trained_run, name)), name
     assert os.listdir(os.path.join(trained_run, "logs"))
     rows = _rows(os.path.join(trained_run, "history.csv"))
-    assert [r["epoch"] for r in rows] == ["0", "1"]
+    assert [r["epoch"] for r in rows] == ["1", "2"]  # counted as the progress bar counts
     assert {"d_loss", "g_loss", "d_real", "d_fake", "d_acc_real", "g_grad_norm"} <= set(rows[0])
     # Periodic evaluation (digits default: first epoch, then every 5th) lands in the CSV.
     assert float(rows[0]["fid"]) > 0 and float(rows[0]["classes_covered"]) >= 1
-    assert rows[1]["fid"] == "NA"  # not evaluated: CSVLogger's mark for a missing metric
+    assert rows[1]["fid"] == "NA"  # not evaluated: the mark for a missing metric
     assert os.path.exists(os.path.join(trained_run, "best_generator.keras"))
     assert os.path.getsize(os.path.join(trained_run, "history.png")) > 0
 
@@ -52,7 +53,7 @@ def test_rerun_resumes_from_the_checkpoint(trained_run, capsys):
     assert main(["train", "--data", "digits", "--out", trained_run, "--epochs", "3", *TINY]) == 0
     assert "resuming" in capsys.readouterr().out
     rows = _rows(os.path.join(trained_run, "history.csv"))
-    assert [r["epoch"] for r in rows] == ["0", "1", "2"]
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
     reader = tf.train.load_checkpoint(os.path.join(trained_run, "checkpoints"))
     assert reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE") == 3
 
@@ -211,6 +212,25 @@ def test_readme_model_tables_list_exactly_the_registry():
     for source in registry.DATA_SOURCES:
         if registry.TRAIN in source.commands:
             assert f"`{source.form}`" in data, source.form
+
+
+def test_readme_train_synopsis_lists_every_train_flag():
+    """Each flag of ``train`` (declared in commands.py) is in the README's synopsis, or, for
+    the runtime flags every training command shares, in the README's runtime table."""
+    with open(README) as f:
+        text = f.read()
+    start = text.index("gan-apps train --model MODEL")
+    synopsis = text[start:text.index("gan-apps sample", start)]
+    runtime_table = text[text.index("## Speed, several devices"):]
+    runtime = {option.flag for option in (*commands.RUNTIME, commands.ON_NAN)}
+    train = next(a for c in commands.COMMANDS if c.name == "gan" for a in c.actions
+                 if a.name == "train")
+    for option in train.options:
+        if option.flag in runtime:
+            assert f"| `{option.flag}" in runtime_table, option.flag
+        else:
+            assert re.search(rf"\[{re.escape(option.flag)}[ \]]", synopsis) or \
+                f"{option.flag} " in synopsis.splitlines()[0], option.flag
 
 
 def _help(argv, capsys):

@@ -302,6 +302,10 @@ def test_history_rows_after_the_restored_epoch_are_dropped(tmp_path):
     assert runs.trim_history(str(path), 2) == 3
     assert path.read_text() == "epoch,d_loss\n0,1.5\n1,1.25\n"
     assert runs.trim_history(str(path), 2) == 0
+    # history.csv counts from 1 (callbacks.HistoryLogger): 2 epochs done keep rows 1 and 2.
+    path.write_text("epoch,d_loss\n1,1.5\n2,1.25\n3,1.0\n")
+    assert runs.trim_history(str(path), 2) == 1
+    assert path.read_text() == "epoch,d_loss\n1,1.5\n2,1.25\n"
 
 
 # --- 6, 11: resume refusals and corrupt models ------------------------------------------------
@@ -462,10 +466,10 @@ def test_train_killed_between_history_row_and_checkpoint_resumes_without_a_dupli
                             env=dict(ENV, **{faults.ENV: "checkpoint:before-save@2=sigkill"}),
                             cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    assert history_epochs(out) == [0, 1]  # the epoch-2 row is in, its checkpoint is not
+    assert history_epochs(out) == [1, 2]  # the epoch-2 row is in, its checkpoint is not
     assert runs.checkpoint_epochs(os.path.join(out, "checkpoints")) == 1
     assert main(["train", "--out", out, *TRAIN]) == 0
-    assert history_epochs(out) == [0, 1]
+    assert history_epochs(out) == [1, 2]
     assert runs.checkpoint_epochs(os.path.join(out, "checkpoints")) == 2
 
 
@@ -478,7 +482,7 @@ def test_train_with_a_corrupt_latest_checkpoint_resumes_from_the_previous(run_co
     assert main(["train", "--out", run_copy, *TRAIN]) == 0
     err = capsys.readouterr().err
     assert "cannot read checkpoint" in err and "trying the previous one" in err
-    assert history_epochs(run_copy) == [0, 1]
+    assert history_epochs(run_copy) == [1, 2]
     assert serve_run(run_copy).shape == (2, 8, 8, 1)
 
 
@@ -491,7 +495,7 @@ def test_train_with_a_garbled_index_keeps_the_finished_run(finished, run_copy, c
                                                     compile=False).get_weights()
     for a, b in zip(generator(run_copy), generator(finished[0])):
         np.testing.assert_array_equal(a, b)
-    assert history_epochs(run_copy) == [0, 1]
+    assert history_epochs(run_copy) == [1, 2]
 
 
 @pytest.mark.parametrize("change,fragment", [

@@ -75,9 +75,17 @@ def test_the_train_output_has_no_nan_no_early_collapse_warning_and_no_library_wa
     assert "collapsing" not in output  # epoch 1 of 2 is inside the warm-up
     assert "shuffle" not in output
     assert "warning" not in output.lower(), output
-    # history.csv keeps its columns: the unevaluated epoch has NA there, which plots reads.
+    # Not a terminal: one summary line per epoch, not every redraw of the bar on one line.
+    assert max(len(line) for line in output.splitlines()) < 2000
+    assert sum("Epoch " in line for line in output.splitlines()) == 2
+    # history.csv counts epochs from 1 and has no column that is empty in every row (Keras's
+    # CSVLogger added an always-empty val_ twin of each); the unevaluated epoch has NA in the
+    # metric columns, which plots reads as missing.
     with open(os.path.join(run, runs.HISTORY)) as f:
         rows = list(csv.DictReader(f))
+    assert [row["epoch"] for row in rows] == ["1", "2"]
+    assert not [key for key in rows[0] if key.startswith("val_")]
+    assert all(any(row[key] not in ("", "NA") for row in rows) for key in rows[0])
     assert len(rows) == 2 and float(rows[0]["fid"]) > 0 and rows[1]["fid"] == "NA"
     header, _ = plots._read_history(os.path.join(run, runs.HISTORY))
     assert "fid" in header
@@ -148,6 +156,36 @@ def test_no_collapse_warning_while_the_generator_learns_but_one_when_it_collapse
     assert _evaluation([0.1] * 10, 10)[0] == [3, 4, 5, 6, 7, 8, 9, 10]
     assert _evaluation([0.0] + [0.1] * 12, 60, every=5)[0] == [15, 20, 25, 30, 35, 40, 45,
                                                                50, 55, 60]
+
+
+def test_history_logger_numbers_from_one_and_keeps_an_old_files_numbering(tmp_path):
+    path = str(tmp_path / "history.csv")
+    logger = callbacks.HistoryLogger(path)
+    logger.on_train_begin()
+    logger.on_epoch_end(0, {"g_loss": np.float32(0.5), "fid": 3.0})
+    logger.on_epoch_end(1, {"g_loss": 0.25})
+    logger.on_train_begin()  # a resumed fit appends under the same header
+    logger.on_epoch_end(2, {"g_loss": 0.125, "new": 1.0})
+    with open(path) as f:
+        assert f.read() == "epoch,fid,g_loss\n1,3.0,0.5\n2,NA,0.25\n3,NA,0.125\n"
+    old = tmp_path / "old.csv"  # written by Keras's CSVLogger (from 0) before this logger
+    old.write_text("epoch,g_loss\n0,0.5\n")
+    logger = callbacks.HistoryLogger(str(old))
+    logger.on_train_begin()
+    logger.on_epoch_end(1, {"g_loss": 0.25})
+    assert old.read_text() == "epoch,g_loss\n0,0.5\n1,0.25\n"
+    assert runs.trim_history(str(old), 1) == 1 and old.read_text() == "epoch,g_loss\n0,0.5\n"
+
+
+def test_progress_bar_is_one_line_per_epoch_off_a_terminal(monkeypatch):
+    class Stream:
+        def __init__(self, tty):
+            self.isatty = lambda: tty
+    monkeypatch.setattr(sys, "stdout", Stream(False))
+    assert callbacks.progress_verbosity("auto") == 2
+    monkeypatch.setattr(sys, "stdout", Stream(True))
+    assert callbacks.progress_verbosity("auto") == 1
+    assert callbacks.progress_verbosity(0) == 0
 
 
 def test_epochs_without_evaluation_add_no_nan_metrics_to_the_logs():

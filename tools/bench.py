@@ -73,7 +73,8 @@ def mixtures(args):
                 dataset = data_lib.load_dataset(data, batch_size=args.batch_size * gan.n_critic,
                                                 seed=seed)
                 t0 = time.time()
-                gan.fit(dataset.repeat(), steps_per_epoch=args.generator_steps, epochs=1, verbose=0)
+                gan.fit(dataset.repeat(), steps_per_epoch=args.generator_steps, epochs=1, verbose=0,
+                        shuffle=False)
                 seconds.append(time.time() - t0)
                 samples = np.asarray(gan.generate(EVAL_SAMPLES))
                 stats = mixture_mode_stats(samples, mixture.centers, mixture.std)
@@ -216,7 +217,8 @@ def _time_fit(model, dataset, per_step, spe, steps, repeats):
     # At least two timed batch ends, also when steps < steps_per_execution.
     steps = max(steps, spe + 1)
     for _ in range(repeats):
-        model.fit(stream, steps_per_epoch=steps + warmup, epochs=1, verbose=0, callbacks=[clock])
+        model.fit(stream, steps_per_epoch=steps + warmup, epochs=1, verbose=0, shuffle=False,
+                  callbacks=[clock])
         # With steps_per_execution N the callback fires every N steps.
         times = clock.times[warmup // spe:]
         rates.append((len(times) - 1) * spe * per_step / (times[-1] - times[0]))
@@ -404,7 +406,7 @@ def digits(args):
                                        seed=seed, fake_labels=fake_labels)
 
             clock = _QualityClock(evaluate, args.eval_steps)
-            gan.fit(dataset.repeat(), steps_per_epoch=args.steps, epochs=1, verbose=0,
+            gan.fit(dataset.repeat(), steps_per_epoch=args.steps, epochs=1, verbose=0, shuffle=False,
                     callbacks=[clock])
             times = clock.times[5:]
             rates.append((len(times) - 1) * per_step / (times[-1] - times[0]))

@@ -6,7 +6,9 @@
 ``mixtures`` trains, on ring8 and grid25, the unrolled GAN (K = 5, second order), the
 same networks and optimizers without unrolling (K = 0), GMMN and MMD-GAN (or the
 ``--models`` subset), each from its builder's defaults, for ``--steps`` generator
-updates; then draws 2,500 samples and reports modes captured, the high-quality fraction,
+updates; ``--models`` also takes a preset with PacGAN packing, ``PRESET_packK`` (for
+example ``dcgan_pack4``: the preset's recipe and MLPs, the discriminator judging packs of
+K points; ``dcgan_pack1`` is the plain preset); then draws 2,500 samples and reports modes captured, the high-quality fraction,
 the nearest-mode KL and the median distance to the nearest mode
 (gan_apps.evaluation.modes.mixture_mode_stats) and the wall time. It writes the block
 ``--block`` (default ``family_mixtures``) of docs/benchmarks.md.
@@ -31,6 +33,7 @@ import numpy as np  # noqa: E402
 from bench import EVAL_SAMPLES, machine, mean_std, write_block  # noqa: E402
 from gan_apps import data as data_lib  # noqa: E402
 from gan_apps.evaluation.modes import mixture_mode_stats  # noqa: E402
+from gan_apps.models import presets  # noqa: E402
 from gan_apps.models.mmd import build_gmmn, build_mmd_gan  # noqa: E402
 from gan_apps.models.unrolled import build_unrolled_gan  # noqa: E402
 
@@ -46,6 +49,17 @@ MIXTURE_MODELS = {
 DIGITS_MODELS = {"gmmn": build_gmmn, "mmd_gan": build_mmd_gan}
 
 
+def mixture_model(name, seed):
+    """The model called ``name``: one of :data:`MIXTURE_MODELS`, or ``PRESET_packK``."""
+    if name in MIXTURE_MODELS:
+        return MIXTURE_MODELS[name](seed)
+    preset, _, pack = name.rpartition("_pack")
+    if preset not in presets.PRESETS or not pack.isdigit():
+        raise SystemExit(f"unknown model {name!r}: one of {', '.join(MIXTURE_MODELS)} or "
+                         f"PRESET_packK with PRESET in {', '.join(presets.PRESETS)}")
+    return presets.build_gan(preset, data_kind="points", seed=seed, pack=int(pack))
+
+
 def mixtures(args):
     """Modes captured and high-quality fraction at a fixed number of fit steps."""
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -58,12 +72,12 @@ def mixtures(args):
             modes, quality, balance, distance, seconds = [], [], [], [], []
             for seed in seeds:
                 keras.utils.set_random_seed(seed)
-                model = MIXTURE_MODELS[name](seed)
+                model = mixture_model(name, seed)
                 # One step: n_critic critic updates (a minibatch each), one generator update.
                 per_step = args.batch_size * getattr(model, "n_critic", 1)
                 dataset = data_lib.load_dataset(data, batch_size=per_step, seed=seed, repeat=True)
                 t0 = time.time()
-                model.fit(dataset, steps_per_epoch=args.steps, epochs=1, verbose=0)
+                model.fit(dataset, steps_per_epoch=args.steps, epochs=1, verbose=0, shuffle=False)
                 seconds.append(time.time() - t0)
                 stats = mixture_mode_stats(np.asarray(model.generate(EVAL_SAMPLES)),
                                            mixture.centers, mixture.std)
@@ -118,7 +132,7 @@ def digits(args):
             dataset = data_lib.load_dataset("digits", resolution=32, batch_size=per_step, seed=seed,
                                             repeat=True)
             t0 = time.time()
-            model.fit(dataset, steps_per_epoch=args.steps, epochs=1, verbose=0)
+            model.fit(dataset, steps_per_epoch=args.steps, epochs=1, verbose=0, shuffle=False)
             seconds.append(time.time() - t0)
             z = np.random.default_rng(seed).normal(size=(args.samples, model.latent_dim)).astype("float32")
             fake = np.asarray(model.generator(z, training=False))
