@@ -26,7 +26,8 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 TITLE_SCALE = 0.5
 TICK_SCALE = 0.38
 
-# Keras CSVLogger writes "NA" for a metric missing from an epoch's logs.
+# Missing values in a history.csv: empty (callbacks.HistoryLogger) or "NA" (files written by
+# Keras's CSVLogger before it).
 _MISSING = {"", "na", "nan", "none", "null"}
 
 
@@ -131,15 +132,15 @@ def _draw_panel(canvas, top, left, name, x, y, x_lo, x_hi):
 
 
 def plot_history(csv_path, png_path, *, columns=None):
-    """Draw every numeric metric of a Keras CSVLogger ``history.csv`` as a grid of line charts.
+    """Draw every numeric metric of a run's ``history.csv`` as a grid of line charts.
 
     One ``PANEL_WIDTH`` x ``PANEL_HEIGHT`` panel per metric, ``GRID_COLUMNS`` panels per row,
     x = the ``epoch`` column (the row number when there is none), y labelled with its finite
     min and max. Non-finite values are left out and the line joins the finite ones, because
     the periodic evaluation callback logs NaN on the epochs it does not evaluate; a metric
     with a single finite value is drawn as a dot. Columns that are not numbers, or hold no
-    finite value (such as the ``val_*`` columns CSVLogger adds when there is no validation
-    data), are skipped.
+    finite value (such as the empty ``val_*`` columns of files Keras's CSVLogger wrote), are
+    skipped.
 
     Args:
         csv_path: the history CSV.

@@ -89,7 +89,8 @@ def mixtures(args):
             )
     table = "\n".join(
         [
-            f"Command: `python tools/bench.py mixtures --seeds {args.seeds} "
+            f"Command: `python tools/bench.py mixtures"
+            f"{' --presets ' + args.presets if args.presets else ''} --seeds {args.seeds} "
             f"--generator-steps {args.generator_steps} --batch-size {args.batch_size}`  ",
             f"Machine: {machine()}. Total wall time {time.time() - started:.0f} s.  ",
             f"Protocol: each preset's MLP pair (3x128, 2-D latent), {args.generator_steps} generator "

@@ -68,7 +68,8 @@ def _train(name, seed, args):
     dataset = data_lib.load_dataset("digits", resolution=32, batch_size=BATCH, seed=seed,
                                     with_labels=True, repeat=True)
     clock = _BatchClock()
-    model.fit(dataset, steps_per_epoch=args.steps, epochs=1, verbose=0, callbacks=[clock])
+    model.fit(dataset, steps_per_epoch=args.steps, epochs=1, verbose=0, shuffle=False,
+              callbacks=[clock])
     times = clock.times[WARMUP - 1:]
     return model, (len(times) - 1) * BATCH / (times[-1] - times[0])
 

@@ -70,7 +70,8 @@ def _train_progan(args):
     dataset = data_lib.load_dataset("digits", resolution=32, batch_size=BATCH, seed=args.seed,
                                     repeat=True)
     clock = _BatchClock(args.budget)
-    model.fit(dataset, steps_per_epoch=args.progan_steps, epochs=1, verbose=0, callbacks=[clock])
+    model.fit(dataset, steps_per_epoch=args.progan_steps, epochs=1, verbose=0, shuffle=False,
+              callbacks=[clock])
     detail = (f"{len(clock.times)} steps, ended at stage {model.current_stage()} (32x32 = 3), "
               f"alpha {model.current_alpha():.2f}, {int(model.images_seen.numpy())} images")
     return model.generator, None, _rate(clock.times, BATCH), detail
@@ -83,7 +84,7 @@ def _train_biggan(args):
     dataset = data_lib.load_dataset("digits", resolution=32, batch_size=BATCH * model.n_critic,
                                     seed=args.seed, with_labels=True, repeat=True)
     clock = _BatchClock(args.budget)
-    model.fit(dataset, steps_per_epoch=args.biggan_steps, epochs=1, verbose=0,
+    model.fit(dataset, steps_per_epoch=args.biggan_steps, epochs=1, verbose=0, shuffle=False,
               callbacks=[averager, clock])
     steps = len(clock.times)
     detail = f"EMA {args.ema}; {steps} G updates, {steps * model.n_critic} D updates"

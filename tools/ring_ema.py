@@ -44,7 +44,8 @@ def main(argv=None):
     z = np.random.default_rng(0).normal(size=(2500, gan.latent_dim)).astype("float32")
     print("seed step last_modes last_hq ema_modes ema_hq")
     for done in range(args.every, args.steps + 1, args.every):
-        gan.fit(dataset, steps_per_epoch=args.every, epochs=1, verbose=0, callbacks=[average])
+        gan.fit(dataset, steps_per_epoch=args.every, epochs=1, verbose=0, shuffle=False,
+                callbacks=[average])
         last = mixture_mode_stats(np.asarray(gan.generator(z)), mixture.centers, mixture.std)
         ema = mixture_mode_stats(np.asarray(average.generator(z)), mixture.centers, mixture.std)
         print(args.seed, done, last["modes_captured"], round(last["high_quality_fraction"], 3),
