@@ -513,6 +513,9 @@ TRANSLATE = Command("translate", "unpaired image-to-image translation (CycleGAN)
                       help="image pool per domain (default 50)"),
                Option("--lr", "learning_rate", LEARNING_RATE, 2e-4,
                       help="Adam learning rate (default 2e-4)"),
+               Option("--ema", "ema", WEIGHT, metavar="DECAY",
+                      help="moving average of G's and F's weights, saved and exported instead "
+                           "of the last iterate (default cpu 0.999, paper 0 = off)"),
                seed(),
                data_dir("prepared cycle_gan sets"),
                *RUNTIME,

@@ -347,9 +347,17 @@ class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
                 "constant_steps": self.constant_steps, "decay_steps": self.decay_steps}
 
 
-def adam(learning_rate):
-    """Adam with beta1 = 0.5, beta2 = 0.999 (Zhu et al. 2017, Sec. 7.1)."""
-    return keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.999)
+def adam(learning_rate, ema=0.0):
+    """Adam with beta1 = 0.5, beta2 = 0.999 (Zhu et al. 2017, Sec. 7.1).
+
+    ``ema`` in (0, 1) also keeps an exponential moving average of the weights it updates,
+    w_ema <- ema w_ema + (1 - ema) w after every step (Keras's ``use_ema``): the averages
+    are optimizer variables, so a checkpoint of the optimizer holds them (exact resume),
+    and :meth:`CycleGAN.average_generators` copies them into the networks. 0 = none."""
+    if not 0.0 <= ema < 1.0:
+        raise ValueError(f"the EMA decay must lie in [0, 1), got {ema}")
+    return keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.999, use_ema=ema > 0,
+                                 ema_momentum=ema if ema > 0 else 0.99)
 
 
 # Zhu et al. 2017, Sec. 4: G minimises E[(D(G(x)) - 1)^2], twice the least-squares
@@ -469,6 +477,17 @@ class CycleGAN(TrainableModel):
             total = total + weight * (terms["identity_a"] + terms["identity_b"])
         return total
 
+    def average_generators(self):
+        """Copy the generator optimizer's moving averages into G and F (no-op without EMA).
+
+        Averaging the iterates (Yazici et al. 2019, "The unusual effectiveness of averaging
+        in GAN training") damps the cycling of a GAN around its equilibrium: on the embedded
+        tone pair the last iterate's global colour swings by +-20/255 between checkpoints a
+        hundred steps apart (docs/benchmarks.md, translation section), which the average
+        cancels. Call it once training has ended: the raw weights are overwritten (the last
+        checkpoint still holds them beside the averages, so training can continue)."""
+        self.g_optimizer.finalize_variable_values(self.optimizer_variables("g_optimizer"))
+
     # --- training -----------------------------------------------------------------------
 
     def train_step(self, data):
@@ -514,7 +533,7 @@ def build_cyclegan(*, channels=3, crop_size=256, ngf=64, ndf=64, n_blocks=None,
                    generator="paper", d_layers=3, d_norm="instance", gan_weight=1.0,
                    objective="least_squares", cycle_weight=10.0, identity_weight=0.5,
                    pool_size=50, learning_rate=2e-4, constant_steps=0, decay_steps=0,
-                   seed=None, jit_compile="auto", steps_per_execution=1):
+                   ema=0.0, seed=None, jit_compile="auto", steps_per_execution=1):
     """A compiled :class:`CycleGAN` with the chosen networks and the paper's optimizers.
 
     Args:
@@ -526,6 +545,8 @@ def build_cyclegan(*, channels=3, crop_size=256, ngf=64, ndf=64, n_blocks=None,
         d_layers, d_norm: PatchGAN depth (3: 70x70, 2: 34x34) and normalisation
             (``"instance"`` as the paper, or ``"none"``).
         constant_steps, decay_steps: optimizer steps of the constant and the decaying phase.
+        ema: decay of the moving average of both generators' weights kept by their
+            optimizer (:func:`adam`; 0 = none, as the paper).
         jit_compile, steps_per_execution: as ``keras.Model.compile``. Under the
             mixed_float16 policy both optimizers are loss-scaled (gan_apps.runtime).
     """
@@ -552,7 +573,7 @@ def build_cyclegan(*, channels=3, crop_size=256, ngf=64, ndf=64, n_blocks=None,
     def schedule():
         return LinearDecay(learning_rate, constant_steps, decay_steps)
 
-    model.compile(g_optimizer=runtime.loss_scaled(adam(schedule())),
+    model.compile(g_optimizer=runtime.loss_scaled(adam(schedule(), ema)),
                   d_optimizer=runtime.loss_scaled(adam(schedule())),
                   jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     return model

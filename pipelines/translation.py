@@ -30,13 +30,13 @@ DIRECTIONS = ("a2b", "b2a")
 ARCHITECTURE_KEYS = ("data", "preset", "generator", "d_norm", "crop_size", "load_size",
                      "channels", "ngf", "ndf", "n_blocks", "objective", "gan_weight", "cycle_weight",
                      "identity_weight", "pool_size", "batch_size", "learning_rate", "epochs",
-                     "decay_epochs", "steps", "seed")
+                     "decay_epochs", "steps", "ema", "seed")
 PRESETS = ("cpu", "paper")
 # Zhu et al. 2017, Sec. 7.1-7.2 and the reference code: ResNet generator, 70x70 PatchGAN
 # with instance norm, crop 256, batch 1, identity loss 0.5 lambda, 100 + 100 epochs.
 PAPER_PRESET = {"generator": "paper", "d_norm": "instance", "crop_size": 256, "ngf": 64,
                 "ndf": 64, "batch_size": 1, "identity_weight": 0.5, "gan_weight": 1.0,
-                "epochs": 100, "decay_epochs": 100}
+                "epochs": 100, "decay_epochs": 100, "ema": 0.0}
 # This toolkit's CPU recipe (docs/benchmarks.md, block translation): the identity-start
 # generator (models/cyclegan.py:residual_generator), a PatchGAN without instance norm, no
 # identity loss (the generator already starts at the identity, and the term pulls G(b)
@@ -44,9 +44,13 @@ PAPER_PRESET = {"generator": "paper", "d_norm": "instance", "crop_size": 256, "n
 # instead of 10: the cycle L1's gradient has the same size however small the cycle error,
 # so a large lambda holds G to F's slower progress; see docs/benchmarks.md for the probes),
 # batch 4 of crops of at most 64 px, and as many steps as fit in CPU_BUDGET_S on 2 cores,
-# half at a constant learning rate, half decaying.
+# half at a constant learning rate, half decaying; the generators used and saved are the
+# moving average of their weights (decay 0.999, a horizon of ~1,000 steps, most of the
+# preset's ~1,300-step runs; models/cyclegan.py:average_generators): the last iterate's
+# global colour cycles around the answer from one hundred steps to the next, the average
+# does not.
 CPU_PRESET = {"generator": "identity", "d_norm": "none", "ngf": 16, "ndf": 32, "n_blocks": 3,
-              "batch_size": 4, "identity_weight": 0.0, "gan_weight": 2.0}
+              "batch_size": 4, "identity_weight": 0.0, "gan_weight": 2.0, "ema": 0.999}
 CPU_MAX_CROP = 64
 CPU_EPOCHS = 8  # the step budget is split into 8 epochs (4 constant + 4 decaying)
 # Planned training time on 2 idle cores. 8 minutes, not 20: on a machine shared with
@@ -111,7 +115,8 @@ def plan_run(options):
             cycle_weight=config["cycle_weight"], identity_weight=config["identity_weight"],
             pool_size=config["pool_size"], learning_rate=config["learning_rate"],
             constant_steps=config["epochs"] * loaded["steps"],
-            decay_steps=config["decay_epochs"] * loaded["steps"], seed=config["seed"],
+            decay_steps=config["decay_epochs"] * loaded["steps"], ema=config["ema"],
+            seed=config["seed"],
             jit_compile=True if config["jit"] else "auto",
             steps_per_execution=config["steps_per_execution"],
         )
@@ -131,6 +136,11 @@ def plan_run(options):
         timer = [EpochTimer(total_epochs)] if options["verbose"] != 0 else []
         return [grid, *timer, *options["callbacks"]]
 
+    def networks(model):
+        # Saved (and exported) with the averaged weights; the checkpoint keeps both.
+        model.average_generators()
+        return model.networks()
+
     def export(model):
         export_translators(model.generator_ab, model.generator_ba, os.path.join(out, "export"))
         keep_last_checkpoint(os.path.join(out, runs.CHECKPOINTS))
@@ -139,7 +149,7 @@ def plan_run(options):
     return runs.RunPlan(
         kind=KIND, out=out, config=config, keys=ARCHITECTURE_KEYS, optional=("channels",),
         epochs=total_epochs, load_data=load_data, build_model=build_model,
-        build_feed=build_feed, late_callbacks=late_callbacks, export=export,
+        build_feed=build_feed, late_callbacks=late_callbacks, networks=networks, export=export,
         verbose=options["verbose"],
     )
 
@@ -216,6 +226,7 @@ def run_config(options, source, side=None):
         "gan_weight": float(pick("gan_weight")),
         "cycle_weight": float(options["cycle_weight"]),
         "identity_weight": float(pick("identity_weight")),
+        "ema": float(pick("ema")),
         "learning_rate": float(options["learning_rate"]),
         "steps": options.get("steps"), "epochs": options["epochs"],
         "decay_epochs": options["decay_epochs"],
@@ -240,11 +251,13 @@ def describe_plan(config, steps):
     """The line ``train`` prints before training: sizes and the calibrated time estimate."""
     total = config["epochs"] + config["decay_epochs"]
     minutes = estimate_seconds({**config, "steps": steps}) / 60
+    averaged = f", generators averaged (EMA {config['ema']:g})" if config.get("ema") else ""
     return (f"translate: {config['preset']} preset, {config['generator']} generator "
             f"(ngf {config['ngf']}, {config['n_blocks']} blocks), ndf {config['ndf']}, crop "
             f"{config['crop_size']} (load {config['load_size']}), batch {config['batch_size']}, "
             f"{total} epochs x {steps} steps ({config['epochs']} constant, "
-            f"{config['decay_epochs']} decaying); estimated training time {minutes:.0f} min "
+            f"{config['decay_epochs']} decaying){averaged}; estimated training time "
+            f"{minutes:.0f} min "
             f"on 2 CPU cores (calibrated cost; each epoch's time is printed as it ends)")
 
 
@@ -275,6 +288,9 @@ def _validate(config):
         raise UserInputError("--epochs and --decay-epochs must be >= 0 and not both 0")
     if config["steps"] is not None and config["steps"] < 1:
         raise UserInputError(f"--steps must be >= 1, got {config['steps']}")
+    if not 0.0 <= config["ema"] < 1.0:
+        raise UserInputError(
+            f"--ema is a decay in [0, 1) such as 0.999 (0 = off), got {config['ema']}")
     if config["pool_size"] < 0:
         raise UserInputError(f"--pool-size must be >= 0, got {config['pool_size']}")
     for key in ("gan_weight", "cycle_weight", "identity_weight", "learning_rate"):

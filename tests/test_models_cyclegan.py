@@ -165,6 +165,31 @@ def test_a_few_steps_move_every_loss_and_network():
     assert int(model.pool_a.count.numpy()) == 2 and int(model.g_optimizer.iterations.numpy()) == 6
 
 
+def test_generator_average_is_the_moving_average_of_the_steps():
+    # ema 0.5: the first step copies the weights (w1), the second averages (w1 + w2) / 2.
+    model = cyclegan.build_cyclegan(channels=3, crop_size=32, ngf=4, ndf=4, n_blocks=1,
+                                    generator="identity", pool_size=0, ema=0.5, seed=0)
+    dataset = tf.data.Dataset.from_tensors((_images((2, 32, 32, 3), 0),
+                                            _images((2, 32, 32, 3), 1))).repeat()
+    steps = []
+    for _ in range(2):
+        model.fit(dataset, epochs=1, steps_per_epoch=1, verbose=0)
+        steps.append(_weights(model.generator_ab) + _weights(model.generator_ba))
+    assert not all(np.array_equal(w1, w2) for w1, w2 in zip(*steps))
+    # The average lives in the generator optimizer's variables: the checkpoint holds it.
+    assert any("average" in v.path for v in model.g_optimizer.variables)
+    model.average_generators()
+    for w1, w2, averaged in zip(*steps, _weights(model.generator_ab) + _weights(model.generator_ba)):
+        np.testing.assert_allclose(averaged, (w1 + w2) / 2, rtol=1e-5, atol=1e-7)
+    # Without EMA (the paper's recipe) averaging leaves the weights alone.
+    plain = cyclegan.build_cyclegan(channels=3, crop_size=32, ngf=4, ndf=4, n_blocks=1, seed=0)
+    before = _weights(plain.generator_ab)
+    plain.average_generators()
+    assert all(np.array_equal(w0, w1) for w0, w1 in zip(before, _weights(plain.generator_ab)))
+    with pytest.raises(ValueError, match="EMA decay"):
+        cyclegan.adam(1e-3, ema=1.0)
+
+
 def test_cyclegan_config_round_trip_and_checkpoint_items(tmp_path):
     model = cyclegan.build_cyclegan(channels=1, crop_size=32, ngf=4, ndf=4, n_blocks=1,
                                     pool_size=3, objective="hinge", cycle_weight=5.0, seed=2)

@@ -220,16 +220,18 @@ def test_translate_mirrored_two_replicas_and_batch_check(tmp_path):
     out = str(tmp_path / "run")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", runtime.CPU_DEVICES_ENV: "2"}
 
-    def run(argv):
+    def start(argv):
         script = f"import sys; from gan_apps import cli; sys.exit(cli.main({argv!r}))"
-        return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                               timeout=300, env=env)
+        return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env)
 
-    proc = run([*TR_TINY, "--out", out, "--strategy", "mirrored"])
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "training on 2 replicas (mirrored)" in proc.stdout
-    assert os.path.exists(os.path.join(out, "export"))
-    # An odd global batch cannot be split between two replicas.
+    # An odd global batch cannot be split between two replicas. The two commands are
+    # independent: they run side by side (each is mostly single-threaded start-up).
     odd = [a if a != "2" or TR_TINY[i - 1] != "--batch-size" else "3" for i, a in enumerate(TR_TINY)]
-    proc = run([*odd, "--out", str(tmp_path / "odd"), "--strategy", "mirrored"])
-    assert proc.returncode == 2 and "not a multiple of the 2 replicas" in proc.stderr
+    procs = [start([*TR_TINY, "--out", out, "--strategy", "mirrored"]),
+             start([*odd, "--out", str(tmp_path / "odd"), "--strategy", "mirrored"])]
+    (stdout, stderr), (_, odd_stderr) = (proc.communicate(timeout=300) for proc in procs)
+    assert procs[0].returncode == 0, stderr[-3000:]
+    assert "training on 2 replicas (mirrored)" in stdout
+    assert os.path.exists(os.path.join(out, "export"))
+    assert procs[1].returncode == 2 and "not a multiple of the 2 replicas" in odd_stderr

@@ -184,19 +184,20 @@ def test_cpu_defaults_from_a_folder_of_small_images(tmp_path, capsys):
     assert (config["crop_size"], config["load_size"]) == (32, 36)
     assert (config["ngf"], config["ndf"], config["batch_size"], config["generator"]) == (
         16, 32, 4, "identity")
-    assert (config["epochs"], config["decay_epochs"]) == (4, 4)
+    assert (config["epochs"], config["decay_epochs"], config["ema"]) == (4, 4, 0.999)
     planned = translation.estimate_seconds(config)
     assert 0.9 * translation.CPU_BUDGET_S <= planned <= translation.CPU_BUDGET_S
     big = translation.run_config(options, unpaired.check_source(data), side=500)
     assert big["crop_size"] == 64 and big["steps"] < config["steps"]
     paper = translation.run_config({**options, "preset": "paper"}, unpaired.check_source(data))
-    assert (paper["crop_size"], paper["ngf"], paper["generator"], paper["epochs"]) == (
-        256, 64, "paper", 100)
+    assert (paper["crop_size"], paper["ngf"], paper["generator"], paper["epochs"],
+            paper["ema"]) == (256, 64, "paper", 100, 0.0)
     # The estimate is printed before training (here a 1-step run with the defaults' shapes).
     translation.train(data=data, out=str(tmp_path / "run"), steps=1, epochs=1, decay_epochs=0,
                       ngf=4, ndf=4, n_blocks=1, pool_size=2, verbose=2)
     out = capsys.readouterr().out
     assert "estimated training time" in out and "crop 32" in out and "epoch 1/1:" in out
+    assert "generators averaged (EMA 0.999)" in out
 
 
 def test_known_answer_errors_closed_form():
