@@ -194,6 +194,33 @@ def test_lars_lasso_matches_coordinate_descent_at_tight_tolerance():
     np.testing.assert_allclose(ours, reference, atol=1e-6)
 
 
+def test_posterior_mean_equals_quadrature_for_a_one_dimensional_latent():
+    """A 1-D latent and a nonlinear G(z) = [tanh(2z), tanh(z - 1)], one measurement: the
+    posterior exp(-L(z) / (2 lambda)) is computed on a grid, and E[x | y] by quadrature
+    differs from the mode's G(z*) by far more than the tolerance, so the Langevin chains'
+    average (started at the mode) must really sample the posterior at temperature 2 lambda."""
+    w, b = np.array([2.0, 1.0], np.float32), np.array([0.0, -1.0], np.float32)
+
+    def fn(z):
+        return keras.ops.reshape(keras.ops.tanh(z * w + b), (-1, 1, 2, 1))
+
+    prior = recovery.Prior(fn, 1, (1, 2, 1), "gan", {})
+    op = recovery.Operator("gaussian", (1, 2, 1), 1, matrix=np.array([[1.0, 1.0]], np.float32))
+    y, lam = np.array([[0.9]], np.float32), 0.1
+    grid = np.linspace(-8, 8, 40001)
+    x = (np.tanh(grid[:, None] * w + b) + 1) / 2
+    loss = (y[0, 0] - x.sum(1)) ** 2 + lam * grid**2
+    weight = np.exp(-(loss - loss.min()) / (2 * lam))
+    expected = (weight[:, None] * x).sum(0) / weight.sum()
+    mode = grid[np.argmin(loss)]
+    assert np.abs(x[np.argmin(loss)] - expected).max() > 0.03  # the mean is not the mode
+    got = recovery.posterior_mean(prior, op, y, np.array([[mode]], np.float32), penalty=lam,
+                                  chains=256, steps=4000, rate=2e-3, seed=1)
+    np.testing.assert_allclose(got[0], expected, atol=0.01)
+    with pytest.raises(UserInputError, match="--penalty > 0"):
+        recovery.posterior_mean(prior, op, y, np.array([[mode]], np.float32), penalty=0.0)
+
+
 def test_path_interpolation_on_a_grid_equals_numpy_interp_per_alpha():
     rng = np.random.default_rng(11)
     a = rng.normal(size=(15, 64))
@@ -276,7 +303,8 @@ def test_load_signals_rejects_a_size_mismatch(tmp_path):
 def test_cli_run_and_sweep(run_dir, tmp_path, capsys):
     grid = str(tmp_path / "grid.png")
     code = cli.main(["recover", "run", "--generator", run_dir, "--measurements", "20", "--num", "3",
-                     "--restarts", "2", "--steps", "5", "--output", grid])
+                     "--restarts", "2", "--steps", "5", "--estimate", "posterior-mean",
+                     "--output", grid])
     assert code == 0 and os.path.isfile(grid)
     printed = capsys.readouterr().out
     assert "per-pixel MSE ||x_hat - x||^2 / n, pixels in [0, 1]" in printed
