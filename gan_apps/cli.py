@@ -19,6 +19,7 @@ import signal
 import sys
 import tempfile
 import threading
+import warnings
 
 from gan_apps import commands, registry
 
@@ -176,6 +177,12 @@ def storage_error(err):
     return f"{where}{os.strerror(code)}; {hint} and rerun"
 
 
+def one_line_warning(message, category, filename, lineno, line=None):
+    """How the CLI shows a warning: one line, without the source file, line number and
+    source line Python adds (``warnings.formatwarning``'s signature)."""
+    return f"gan-apps: warning: {message}\n"
+
+
 def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
@@ -183,6 +190,7 @@ def main(argv=None):
         return exit_.code
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+    previous_format, warnings.formatwarning = warnings.formatwarning, one_line_warning
     try:
         quiet_tensorflow(getattr(args, "verbose", False))
         from gan_apps.callbacks import NonFiniteLossError
@@ -207,6 +215,7 @@ def main(argv=None):
         print(f"gan-apps: error: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
     finally:
+        warnings.formatwarning = previous_format
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return 0

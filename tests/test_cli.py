@@ -394,6 +394,28 @@ def test_tensorflow_storage_errors_print_one_line(monkeypatch, capsys):
     assert "No space left on device; free some space" in capsys.readouterr().err
 
 
+def test_warnings_print_one_line_and_the_format_is_restored(monkeypatch, capsys):
+    import warnings
+
+    from gan_apps.pipelines import generation
+
+    def warn(*args, **kwargs):
+        warnings.warn("diversity fell: the generator may be collapsing", UserWarning)
+        return {"export": "RUN/export"}
+
+    monkeypatch.setattr(generation, "export", warn)
+    before = warnings.formatwarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        # Python's own display (pytest records warnings instead of showing them).
+        warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: \
+            sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+        assert main(["export", "RUN"]) == 0
+    err = capsys.readouterr().err
+    assert err == "gan-apps: warning: diversity fell: the generator may be collapsing\n"
+    assert warnings.formatwarning is before
+
+
 def test_other_os_errors_are_not_hidden(monkeypatch):
     from gan_apps.pipelines import generation
 
