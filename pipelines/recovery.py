@@ -19,8 +19,8 @@ those of the authors' code (AshishBora/csgm, the MNIST scripts), equation by equ
 One departure, to make restarts nearly free on a CPU (``screen``): all restarts run for the
 first ``screen * steps`` steps (default a tenth), the restart with the lowest total loss
 per signal is kept there, and only it runs the remaining steps, with its Adam state. Ten
-restarts then cost about 1.1 + 0.1 * 10 / (batching gain) times one restart instead of
-~4x; ``screen=1`` is the csgm procedure exactly (every restart runs every step, the best
+restarts then cost 1.46x one restart instead of 5.6x (docs/benchmarks.md, block
+``recovery``); ``screen=1`` is the csgm procedure exactly (every restart runs every step, the best
 by total loss at the end). All signals and restarts are optimised at once as one latent
 tensor [signals * restarts, latent]; each row's loss depends on its own z only.
 
@@ -287,27 +287,51 @@ def best_restarts(totals):
     return np.argmin(np.asarray(totals), axis=1)
 
 
+def _loss_gradient(prior, operator, z, y, penalty, parameters):
+    """d/dz of the summed :func:`recovery_loss` of the rows: each row's z gets the gradient
+    of its own objective (the rows are independent)."""
+    with tf.GradientTape() as tape:
+        tape.watch(z)
+        total = ops.sum(recovery_loss(prior, operator, z, y, penalty, parameters)[0])
+    return tape.gradient(total, z)
+
+
+def _specs(prior, operator):
+    """Input specs of the compiled loops: (latent [B, D], scalar, count, measurements [B, m],
+    the operator's parameters), any number of rows, any m."""
+    parameters = operator.parameters()
+    return (tf.TensorSpec([None, prior.latent_dim], tf.float32), tf.TensorSpec([], tf.float32),
+            tf.TensorSpec([], tf.int32), tf.TensorSpec([None, None], tf.float32),
+            tf.TensorSpec([None] * parameters.shape.rank, parameters.dtype))
+
+
+def _cached_per_operator_kind(build):
+    """Keep ``build(prior, operator)``'s compiled function on the prior, one per kind of
+    operator (its name, signal shape and block size): a new draw of A, another m, penalty or
+    rate are arguments of the same trace, so a sweep traces each loop once."""
+    def cached(prior, operator):
+        cache = prior.__dict__.setdefault("_compiled", {})
+        key = (build.__name__, operator.name, operator.shape, operator.factor)
+        if key not in cache:
+            cache[key] = build(prior, operator)
+        return cache[key]
+    cached.__doc__, cached.__name__ = build.__doc__, build.__name__
+    return cached
+
+
+@_cached_per_operator_kind
 def _adam_descent(prior, operator):
     """A compiled ``descend(z, m, v, t, y, steps, parameters, penalty, rate)`` -> (z, m, v, t):
     ``steps`` Adam steps (Kingma & Ba 2015, Algorithm 1 in TF1's form, :data:`ADAM_BETAS`,
     :data:`ADAM_EPSILON`) on each row's :func:`recovery_loss`. The moments travel with z, so
     a restart can stop and go on (the screening) exactly as if it had never stopped.
 
-    One function per prior and kind of operator, kept on the prior: every draw of A, every
-    m, penalty and learning rate, and both phases of the screening run the same trace.
+    Both phases of the screening run the same trace (:func:`_cached_per_operator_kind`).
     """
-    key = (operator.name, operator.shape, operator.factor)
-    cache = prior.__dict__.setdefault("_descents", {})
-    if key in cache:
-        return cache[key]
     beta1, beta2 = ADAM_BETAS
 
     def step(i, z, m, v, t, y, parameters, penalty, rate):
-        with tf.GradientTape() as tape:
-            tape.watch(z)
-            # Summed over rows: each z gets the gradient of its own objective.
-            total = ops.sum(recovery_loss(prior, operator, z, y, penalty, parameters)[0])
-        grad = tape.gradient(total, z)
+        grad = _loss_gradient(prior, operator, z, y, penalty, parameters)
         t = t + 1.0
         m = beta1 * m + (1.0 - beta1) * grad
         v = beta2 * v + (1.0 - beta2) * ops.square(grad)
@@ -315,58 +339,43 @@ def _adam_descent(prior, operator):
         z = z - size * m / (ops.sqrt(v) + ADAM_EPSILON)
         return i + 1, z, m, v, t, y, parameters, penalty, rate
 
-    latent = tf.TensorSpec([None, prior.latent_dim], tf.float32)
-    scalar = tf.TensorSpec([], tf.float32)
-    parameters = operator.parameters()
+    latent, scalar, count, measured, parameters = _specs(prior, operator)
 
     # An explicit while loop, so no AutoGraph conversion (which reads the source file).
     @tf.function(autograph=False, input_signature=[
-        latent, latent, latent, scalar, tf.TensorSpec([None, None], tf.float32),
-        tf.TensorSpec([], tf.int32), tf.TensorSpec([None] * parameters.shape.rank, parameters.dtype),
-        scalar, scalar])
+        latent, latent, latent, scalar, measured, count, parameters, scalar, scalar])
     def descend(z, m, v, t, y, steps, parameters, penalty, rate):
         _, z, m, v, t, *_ = tf.while_loop(lambda i, *_: i < steps, step,
                                           (tf.constant(0), z, m, v, t, y, parameters, penalty, rate))
         return z, m, v, t
 
-    cache[key] = descend
     return descend
 
 
+@_cached_per_operator_kind
 def _langevin(prior, operator):
     """A compiled ``sample(z, y, parameters, penalty, temperature, rate, steps, burn, seed)``
     -> the mean of G(z) [B, n] over the steps after ``burn`` of the unadjusted Langevin
     algorithm z <- z - rate grad U(z) + sqrt(2 rate) xi, U = total loss / temperature
     (Roberts & Tweedie 1996), one chain per row, noise from a stateless generator seeded by
-    ``seed`` and the step (reproducible). Cached on the prior like :func:`_adam_descent`."""
-    key = ("langevin", operator.name, operator.shape, operator.factor)
-    cache = prior.__dict__.setdefault("_descents", {})
-    if key in cache:
-        return cache[key]
-
+    ``seed`` and the step (reproducible)."""
     def step(k, z, total, y, parameters, penalty, temperature, rate, burn, seed):
-        with tf.GradientTape() as tape:
-            tape.watch(z)
-            energy = ops.sum(recovery_loss(prior, operator, z, y, penalty, parameters)[0]) / temperature
+        grad = _loss_gradient(prior, operator, z, y, penalty, parameters) / temperature
         noise = tf.random.stateless_normal(tf.shape(z), seed=tf.stack([seed, k]))
-        z = z - rate * tape.gradient(energy, z) + ops.sqrt(2.0 * rate) * noise
+        z = z - rate * grad + ops.sqrt(2.0 * rate) * noise
         total = total + ops.cast(k >= burn, "float32") * prior.signals(z)
         return k + 1, z, total, y, parameters, penalty, temperature, rate, burn, seed
 
-    parameters = operator.parameters()
-    scalar, count = tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.int32)
+    latent, scalar, count, measured, parameters = _specs(prior, operator)
 
     @tf.function(autograph=False, input_signature=[
-        tf.TensorSpec([None, prior.latent_dim], tf.float32), tf.TensorSpec([None, None], tf.float32),
-        tf.TensorSpec([None] * parameters.shape.rank, parameters.dtype), scalar, scalar, scalar,
-        count, count, count])
+        latent, measured, parameters, scalar, scalar, scalar, count, count, count])
     def sample(z, y, parameters, penalty, temperature, rate, steps, burn, seed):
         total = tf.zeros([tf.shape(z)[0], operator.signal_size])
         loop = (tf.constant(0), z, total, y, parameters, penalty, temperature, rate, burn, seed)
         total = tf.while_loop(lambda k, *_: k < steps, step, loop)[2]
         return total / ops.cast(steps - burn, "float32")
 
-    cache[key] = sample
     return sample
 
 
