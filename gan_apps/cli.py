@@ -44,6 +44,10 @@ def add_option(parser, option):
     if option.action in ("store_true", "store_false"):
         parser.add_argument(*names, dest=option.dest, action=option.action, help=option.help)
         return
+    if option.action == "optional_bool":
+        parser.add_argument(*names, dest=option.dest, action=argparse.BooleanOptionalAction,
+                            default=None, help=option.help)
+        return
     parser.add_argument(*names, dest=option.dest, action=option.action, type=option.type,
                         default=option.default, choices=option.choices, metavar=option.metavar,
                         required=option.required, help=option.help)

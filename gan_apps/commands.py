@@ -150,7 +150,8 @@ class Option:
     """One flag (``--lr``) or positional (``run_dir``) and the keyword it becomes (``dest``).
 
     ``action`` is argparse's: ``store``, ``store_true``, ``store_false`` (default True) or
-    ``append``. ``type`` parses and validates the text; ``None`` keeps it a string.
+    ``append``; or ``optional_bool``: ``--flag`` gives True, ``--no-flag`` False, neither
+    None (the command decides). ``type`` parses and validates the text; ``None`` keeps it a string.
     """
 
     flag: str
@@ -339,7 +340,9 @@ RUNTIME = (
     Option("--precision", "precision", default="float32",
            choices=("float32", "mixed_float16", "mixed_bfloat16"),
            help="compute precision; mixed_float16 adds loss scaling (default float32)"),
-    Option("--jit", "jit", action="store_true", help="compile the train step with XLA"),
+    Option("--jit", "jit", action="optional_bool",
+           help="--jit compiles the train step with XLA, --no-jit never does (default: "
+                "XLA on a GPU or TPU, graph mode on a CPU, the faster there as measured)"),
     Option("--steps-per-execution", "steps_per_execution", POSITIVE_INT, 1, metavar="N",
            help="train steps per call into the compiled graph (default 1)"),
     Option("--deterministic", "deterministic", action="store_true",

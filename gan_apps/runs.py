@@ -873,7 +873,7 @@ def _callbacks(plan, model, checkpoint):
 
 def _fit(plan, model, feed, checkpoint, epochs):
     """``fit`` from the restored epoch to ``epochs``, rolling back on NaN if the plan says so."""
-    from gan_apps import callbacks
+    from gan_apps import callbacks, runtime
 
     initial_epoch = int(checkpoint.epoch.numpy()) if checkpoint else 0
     if initial_epoch >= epochs:
@@ -884,10 +884,11 @@ def _fit(plan, model, feed, checkpoint, epochs):
             print(f"resuming {plan.out} from epoch {initial_epoch}")
         try:
             # A tf.data input is never shuffled by fit: each feed orders its own batches.
-            model.fit(feed.dataset(initial_epoch), epochs=epochs, steps_per_epoch=feed.steps,
-                      initial_epoch=initial_epoch, shuffle=False,
-                      verbose=callbacks.progress_verbosity(plan.verbose),
-                      callbacks=_callbacks(plan, model, checkpoint))
+            # XLA that cannot compile the step falls back to graph mode (runtime.fit).
+            runtime.fit(model, feed.dataset(initial_epoch), epochs=epochs,
+                        steps_per_epoch=feed.steps, initial_epoch=initial_epoch, shuffle=False,
+                        verbose=callbacks.progress_verbosity(plan.verbose),
+                        callbacks=_callbacks(plan, model, checkpoint))
         except callbacks.NonFiniteLossError as err:
             if plan.on_nan != "rollback" or rollbacks >= MAX_ROLLBACKS:
                 raise

@@ -10,6 +10,7 @@ update on the global batch on one device.
 from __future__ import annotations
 
 import os
+import warnings
 
 import keras
 import tensorflow as tf
@@ -93,6 +94,43 @@ def configure(*, strategy="default", precision="float32", deterministic=False, s
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     return chosen
+
+
+def jit_compile(choice):
+    """``compile``'s ``jit_compile`` for the ``--jit`` / ``--no-jit`` choice (True / False),
+    or ``"auto"`` when neither was given.
+
+    ``"auto"`` is Keras' rule: XLA on a GPU or TPU when every layer supports it, graph mode
+    (``tf.function`` without XLA) on a CPU. On this project's 2-core CPU graph mode is the
+    faster for the default job end to end, at 1 and at 2 threads (XLA 0.78x at 2 threads,
+    block ``speed_job`` of docs/benchmarks.md), so the rule is kept rather than overridden.
+    """
+    return "auto" if choice is None else bool(choice)
+
+
+def fit(model, *args, **kwargs):
+    """``model.fit``, retried once in graph mode when XLA cannot compile the train step.
+
+    XLA refuses some ops (a ``tf.numpy_function``, an op without an XLA kernel on the
+    device); it says so when the first step is compiled, before any weight, optimizer or
+    noise state changes, so running the same ``fit`` again without XLA loses nothing. A
+    one-line warning names the op's message; other errors propagate unchanged.
+    """
+    try:
+        return model.fit(*args, **kwargs)
+    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as err:
+        if not (model.jit_compile and XLA_REFUSAL in str(err)):
+            raise
+        detail = next((line for line in str(err).splitlines() if XLA_REFUSAL in line), "")
+        warnings.warn(f"XLA cannot compile this model's train step, training in graph mode "
+                      f"instead ({detail.strip()[:200]})", RuntimeWarning, stacklevel=2)
+    model.jit_compile = False
+    model.make_train_function(force=True)
+    return model.fit(*args, **kwargs)
+
+
+# How TensorFlow words an XLA compilation refusal.
+XLA_REFUSAL = "Detected unsupported operations when trying to compile graph"
 
 
 def check_global_batch(strategy, batch_size):

@@ -412,7 +412,7 @@ def classifier_config(options, source):
             "resolution", "width", "epochs", "batch_size", "learning_rate", "seed",
             "adversarial", "strategy", "precision", "steps_per_execution")},
         "channels": None, "num_classes": None,
-        "jit": bool(options["jit"]), "deterministic": bool(options["deterministic"]),
+        "jit": options["jit"], "deterministic": bool(options["deterministic"]),
         "pgd": {"eps_01": options["pgd_eps"], "eps": eps, "step_size": step_size,
                 "steps": options["pgd_steps"]} if options["adversarial"] else None,
     }
@@ -420,7 +420,7 @@ def classifier_config(options, source):
 
 def _compile_classifier(model, config):
     """The model to fit: the classifier itself, or its PGD trainer (Madry et al. 2018)."""
-    compile_args = {"jit_compile": True if config["jit"] else "auto",
+    compile_args = {"jit_compile": runtime.jit_compile(config["jit"]),
                     "steps_per_execution": config["steps_per_execution"]}
     optimizer = runtime.loss_scaled(keras.optimizers.Adam(config["learning_rate"]))
     if config["adversarial"] == "pgd":

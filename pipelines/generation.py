@@ -14,7 +14,7 @@ from gan_apps import callbacks as gan_callbacks
 from gan_apps import data as data_lib
 from gan_apps import export as export_lib
 from gan_apps import augment as augment_lib
-from gan_apps import commands, runs, sampling
+from gan_apps import commands, runs, runtime, sampling
 from gan_apps.errors import UserInputError
 from gan_apps.evaluation import features, report
 from gan_apps.models import presets
@@ -114,7 +114,7 @@ def run_config(options, source, info):
         "width": options["width"] or defaults["width"],
         "batch_size": options["batch_size"] or defaults["batch_size"],
         "epochs": options["epochs"] or defaults["epochs"],
-        "jit": bool(options["jit"]),
+        "jit": options["jit"],
         "deterministic": bool(options["deterministic"]),
         "eval_every": _default_eval_every(source, info.kind) if eval_every is None else eval_every,
         # Recorded only when on, so runs from before these options resume unchanged.
@@ -142,7 +142,7 @@ class _Builders:
             latent_dim=options["latent_dim"], width=config["width"],
             objective=options["objective"], divergence=options["divergence"],
             coding=options["coding"], ortho_reg=options["ortho_reg"] or 0.0,
-            seed=options["seed"], jit_compile=True if options["jit"] else "auto",
+            seed=options["seed"], jit_compile=runtime.jit_compile(options["jit"]),
             steps_per_execution=options["steps_per_execution"],
             pack=config["pack"] or 1, augment=config["augment"],
         )

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_apps import commands, degradations, runs
+from gan_apps import commands, degradations, runs, runtime
 from gan_apps import export as export_lib
 from gan_apps import images as image_io
 from gan_apps.data import folder as folder_lib
@@ -90,7 +90,7 @@ def build_model(config, *, jit=False, steps_per_execution=1):
         content=config["content"], vgg_weights=config["vgg_weights"],
         pixel_loss=config.get("loss", "mse"), learning_rate=config["learning_rate"],
         decay_steps=config["epochs"] * config["steps"] if cosine else None,
-        jit_compile=True if jit else "auto", steps_per_execution=steps_per_execution,
+        jit_compile=runtime.jit_compile(jit), steps_per_execution=steps_per_execution,
     )
 
 
@@ -239,7 +239,7 @@ def run_config(options, source):
         "batch_norm": bool(options["batch_norm"]) and given["network"] == "srresnet",
         "adversarial_weight": float(options["adversarial_weight"]) if srgan else 0.0,
         "content": "vgg54" if options["vgg_weights"] else "pixel",
-        "jit": bool(options["jit"]), "deterministic": bool(options["deterministic"]),
+        "jit": options["jit"], "deterministic": bool(options["deterministic"]),
     }
 
 

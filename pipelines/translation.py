@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan_apps import images as image_io
-from gan_apps import commands, runs
+from gan_apps import commands, runs, runtime
 from gan_apps.data import folder, unpaired
 from gan_apps.errors import UserInputError
 from gan_apps.evaluation import features, frechet, report
@@ -117,7 +117,7 @@ def plan_run(options):
             constant_steps=config["epochs"] * loaded["steps"],
             decay_steps=config["decay_epochs"] * loaded["steps"], ema=config["ema"],
             seed=config["seed"],
-            jit_compile=True if config["jit"] else "auto",
+            jit_compile=runtime.jit_compile(config["jit"]),
             steps_per_execution=config["steps_per_execution"],
         )
 
@@ -230,7 +230,7 @@ def run_config(options, source, side=None):
         "learning_rate": float(options["learning_rate"]),
         "steps": options.get("steps"), "epochs": options["epochs"],
         "decay_epochs": options["decay_epochs"],
-        "jit": bool(options["jit"]), "deterministic": bool(options["deterministic"]),
+        "jit": options["jit"], "deterministic": bool(options["deterministic"]),
     }
     if preset == "paper":
         config["epochs"] = pick("epochs")

@@ -235,3 +235,45 @@ def test_translate_mirrored_two_replicas_and_batch_check(tmp_path):
     assert "training on 2 replicas (mirrored)" in stdout
     assert os.path.exists(os.path.join(out, "export"))
     assert procs[1].returncode == 2 and "not a multiple of the 2 replicas" in odd_stderr
+
+
+class _HostDoubling(keras.layers.Layer):
+    """Doubles its input on the host (tf.numpy_function): an op XLA cannot compile."""
+
+    def call(self, x):
+        import tensorflow as tf
+
+        y = tf.numpy_function(lambda a: a * 2.0, [x], tf.float32)
+        y.set_shape(x.shape)
+        return y
+
+
+def test_fit_falls_back_to_graph_mode_when_xla_refuses_the_step():
+    import numpy as np
+
+    def make(jit):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((3,)), _HostDoubling(), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.SGD(0.1), "mse", jit_compile=jit)
+        return model
+
+    x = np.arange(24, dtype="float32").reshape(8, 3) / 24
+    y = np.ones((8, 1), "float32")
+    forced = make(True)
+    with pytest.warns(RuntimeWarning, match="XLA cannot compile.*PyFunc"):
+        runtime.fit(forced, x, y, epochs=2, batch_size=4, verbose=0, shuffle=False)
+    plain = make(False)
+    runtime.fit(plain, x, y, epochs=2, batch_size=4, verbose=0, shuffle=False)
+    assert forced.jit_compile is False
+    # Nothing was updated by the refused attempt: the same 4 steps as graph mode from the start.
+    assert int(forced.optimizer.iterations.numpy()) == 4
+    for a, b in zip(forced.get_weights(), plain.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_jit_is_three_way_and_auto_by_default(tmp_path):
+    parse = cli.build_parser().parse_args
+    assert parse(["train"]).jit is None
+    assert parse(["train", "--jit"]).jit is True
+    assert parse(["train", "--no-jit"]).jit is False
+    assert [runtime.jit_compile(c) for c in (None, True, False)] == ["auto", True, False]
