@@ -387,10 +387,13 @@ GAN = Command("gan", None, top_level=True, actions=(
                Option("--out", "out", help="run folder (default runs/MODEL-DATA); an existing "
                                            "run resumes"),
                Option("--epochs", "epochs", POSITIVE_INT,
-                      help="total epochs (default 60 for images, 10 for points)"),
+                      help="total epochs (default: dcgan on images 150, other models 60 on "
+                           "images, 10 for points)"),
                Option("--steps", "steps", POSITIVE_INT,
                       help="steps per epoch (default: one pass over the data)"),
-               Option("--batch-size", "batch_size", POSITIVE_INT),
+               Option("--batch-size", "batch_size", POSITIVE_INT,
+                      help="examples per update (default: dcgan on images 32, other models 64 "
+                           "on images, 256 for points)"),
                Option("--resolution", "resolution", RESOLUTION, 32,
                       help=f"image size, {RESOLUTION_RANGE[0]} to {RESOLUTION_RANGE[1]} (default 32)"),
                Option("--channels", "channels", CHANNELS, choices=(1, 3),
@@ -405,6 +408,11 @@ GAN = Command("gan", None, top_level=True, actions=(
                            "js, gan, total_variation)"),
                Option("--coding", "coding", choices=("binary", "pearson"),
                       help="least-squares coding for lsgan"),
+               Option("--g-lr", "g_lr", LEARNING_RATE, metavar="LR",
+                      help="the generator's learning rate (default: the model's recipe)"),
+               Option("--d-lr", "d_lr", LEARNING_RATE, metavar="LR",
+                      help="the discriminator's learning rate (default: the model's recipe; "
+                           "dcgan on images 1e-4, the paper's 2e-4 with --d-lr 2e-4)"),
                Option("--ema", "ema", FRACTION, metavar="DECAY",
                       help="keep an exponential moving average of G's weights with this decay "
                            "(e.g. 0.999); used for samples, evaluation and export"),

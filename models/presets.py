@@ -104,7 +104,7 @@ def get_preset(name):
 def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channels=1,
                 num_classes=None, latent_dim=None, width=64, objective=None, divergence=None,
                 coding=None, ortho_reg=0.0, seed=None, jit_compile="auto", steps_per_execution=1,
-                pack=1, augment=None):
+                pack=1, augment=None, g_lr=None, d_lr=None):
     """Build and compile any model of the family by name (a preset, or a family member by
     the builder its :mod:`gan_apps.registry` entry names).
 
@@ -114,7 +114,29 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
 
     ``ortho_reg`` > 0 adds BigGAN's off-diagonal orthogonal regularization of the generator
     with that weight (Brock et al. 2019, Sec. 3.1, eq. 3; their beta is 1e-4).
+
+    ``g_lr`` and ``d_lr`` replace the learning rates of the generator's and the
+    discriminator's optimizers (None keeps the recipe's), for any model with both.
     """
+    model = _build_model(name, data_kind=data_kind, arch=arch, resolution=resolution,
+                         channels=channels, num_classes=num_classes, latent_dim=latent_dim,
+                         width=width, objective=objective, divergence=divergence, coding=coding,
+                         ortho_reg=ortho_reg, seed=seed, jit_compile=jit_compile,
+                         steps_per_execution=steps_per_execution, pack=pack, augment=augment)
+    for flag, attribute, value in (("--g-lr", "g_optimizer", g_lr), ("--d-lr", "d_optimizer", d_lr)):
+        if value is None:
+            continue
+        optimizer = getattr(model, attribute, None)
+        if optimizer is None:
+            raise UserInputError(f"{flag} is not available for --model {name}: it has no "
+                                 f"{attribute.replace('_', ' ')}")
+        getattr(optimizer, "inner_optimizer", optimizer).learning_rate = float(value)
+    return model
+
+
+def _build_model(name, *, data_kind, arch, resolution, channels, num_classes, latent_dim, width,
+                 objective, divergence, coding, ortho_reg, seed, jit_compile,
+                 steps_per_execution, pack, augment):
     extra = []
     if ortho_reg:
         if ortho_reg < 0:

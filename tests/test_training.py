@@ -174,3 +174,20 @@ def test_update_trackers_rejects_unknown_names():
     assert float(model.g_loss_tracker.result()) == 2.0
     with pytest.raises(KeyError):
         model.update_trackers({"no_such_log": 1.0})
+
+
+@pytest.mark.parametrize("name", ["dcgan", "wgan_gp", "acgan", "mmdgan"])
+def test_learning_rate_flags_replace_each_players_rate(name):
+    labelled = registry.MODELS[name].needs_labels
+    model = presets.build_model(name, resolution=16, channels=1, width=4, seed=0,
+                                num_classes=NUM_CLASSES if labelled else None,
+                                g_lr=3e-4, d_lr=5e-5)
+    assert float(model.g_optimizer.learning_rate) == pytest.approx(3e-4)
+    assert float(model.d_optimizer.learning_rate) == pytest.approx(5e-5)
+
+
+def test_learning_rate_flag_refused_for_a_model_without_that_player():
+    from gan_apps.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="--d-lr is not available for --model gmmn"):
+        presets.build_model("gmmn", resolution=16, channels=1, width=4, seed=0, d_lr=1e-4)
