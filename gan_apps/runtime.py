@@ -101,9 +101,10 @@ def jit_compile(choice):
     or ``"auto"`` when neither was given.
 
     ``"auto"`` is Keras' rule: XLA on a GPU or TPU when every layer supports it, graph mode
-    (``tf.function`` without XLA) on a CPU. On this project's 2-core CPU graph mode is the
-    faster for the default job end to end, at 1 and at 2 threads (XLA 0.78x at 2 threads,
-    block ``speed_job`` of docs/benchmarks.md), so the rule is kept rather than overridden.
+    (``tf.function`` without XLA) on a CPU. On this project's 2-core CPU that is the right
+    call for the default job (block ``speed_job`` of docs/benchmarks.md): XLA is 0.87x of
+    graph mode at one thread, and at two threads even XLA with a whole epoch per execution
+    (1.1x per image) ends training no sooner once its longer compilation is counted.
     """
     return "auto" if choice is None else bool(choice)
 
