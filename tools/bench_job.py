@@ -89,6 +89,12 @@ def run_one(args):
         json.dump({"epoch_ends": ends, "total": time.time() - T0, "config": config}, f)
 
 
+def evaluated_epochs(out):
+    """The rows of a run's history.csv whose epoch was evaluated (a FID, not empty or NA)."""
+    with open(os.path.join(out, "history.csv")) as f:
+        return [row for row in csv.DictReader(f) if row.get("fid") not in (None, "", "NA")]
+
+
 def summarise(out, target):
     """The row of one finished run from its timings.json and history.csv."""
     with open(os.path.join(out, "timings.json")) as f:
@@ -96,11 +102,7 @@ def summarise(out, target):
     steps = timing["epoch_ends"].pop("steps")
     ends = {int(k): v for k, v in timing["epoch_ends"].items()}
     config = timing["config"]
-    fids = {}
-    with open(os.path.join(out, "history.csv")) as f:
-        for row in csv.DictReader(f):
-            if row.get("fid") not in (None, "", "NA"):
-                fids[int(row["epoch"])] = float(row["fid"])
+    fids = {int(row["epoch"]): float(row["fid"]) for row in evaluated_epochs(out)}
     images = steps * config["batch_size"]
     plain = [ends[e] - ends[e - 1] for e in sorted(ends)
              if e > 1 and e - 1 in ends and e not in fids]
@@ -151,8 +153,7 @@ def seeds(args):
             launch([command], 2)
         with open(os.path.join(out, "timings.json")) as f:
             total = json.load(f)["total"]
-        with open(os.path.join(out, "history.csv")) as f:
-            history = [r for r in csv.DictReader(f) if r.get("fid") not in (None, "", "NA")]
+        history = evaluated_epochs(out)
         last = history[-1]
         best = min(history, key=lambda r: float(r["fid"]))
         rows.append((seed, total, last, best))
