@@ -1,11 +1,14 @@
-"""Callbacks for adversarial training: sample grids, checkpoints, a NaN guard, evaluation."""
+"""Callbacks for adversarial training: sample grids, checkpoints, a NaN guard, evaluation,
+the time estimate."""
 
 from __future__ import annotations
 
 import csv
 import math
 import os
+import statistics
 import sys
+import time
 import warnings
 
 import keras
@@ -350,3 +353,72 @@ class PeriodicEvaluation(keras.callbacks.Callback):
             runs.save_model(generator, self.best_path)
             runs.write_json(self.best_state_path,
                             {"monitor": self.monitor, "value": value, "epoch": epoch + 1})
+
+
+class TimeEstimate(keras.callbacks.Callback):
+    """Print once, early in a fit, how long the rest of the run will take, measured on this
+    machine.
+
+    A calibrated guess made before training is wrong on another machine or under load; the
+    first two epochs of the fit measure this run's costs here and now: the time per step
+    (the median interval between batch ends, leaving out the first, which carries tracing
+    or XLA compilation) and what the callbacks before this one cost at an epoch's end: the
+    first epoch of a fit is always evaluated, the second is not (unless ``eval_every`` is
+    1), so their difference is the evaluation's cost and the second's the cost of every
+    epoch (history, sample grid). Printed at the end of the second epoch (about 10 s into
+    the default job) as ``remaining epochs x (steps x time per step + epoch end) +
+    remaining evaluations x evaluation``, evaluations every ``eval_every`` epochs (0: none).
+    Put it after the callbacks whose cost it should count.
+    """
+
+    def __init__(self, eval_every=0, print_fn=None):
+        super().__init__()
+        self.eval_every = eval_every
+        self.print_fn = print_fn or (lambda text: print(text, flush=True))
+        self.epochs_seen = []  # (epoch, its batch-end times, its epoch-end overhead)
+        self.ends = []
+        self.done = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.ends = []
+        if not self.epochs_seen:
+            self.started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self.done:
+            # With steps_per_execution > 1 Keras reports the last step of each execution.
+            self.ends.append((batch, time.perf_counter()))
+
+    def evaluated(self, epoch):
+        """Whether the periodic evaluation runs after 0-based ``epoch`` of this fit."""
+        first = self.epochs_seen[0][0]
+        return bool(self.eval_every) and (epoch == first or (epoch + 1) % self.eval_every == 0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.done or not self.ends:
+            return
+        now = time.perf_counter()
+        self.epochs_seen.append((epoch, self.ends, now - self.ends[-1][1]))
+        epochs, steps = self.params.get("epochs") or 0, self.params.get("steps")
+        if len(self.epochs_seen) < 2 and epoch + 2 <= epochs:
+            return  # measure a second epoch
+        self.done = True
+        if not steps or epoch + 1 >= epochs:
+            return
+        rates = [(t1 - t0) / max(b1 - b0, 1)
+                 for _, ends, _ in self.epochs_seen
+                 for (b0, t0), (b1, t1) in zip(ends[1:], ends[2:])]
+        if not rates:
+            return
+        step = statistics.median(rates)
+        (_, _, first_end), (second, _, second_end) = self.epochs_seen
+        plain = 0.0 if self.evaluated(second) else second_end
+        evaluation = (second_end if self.evaluated(second) else first_end) - plain
+        later = range(epoch + 1, epochs)  # 0-based epochs still to run
+        evaluations = sum(1 for e in later if self.evaluated(e))
+        seconds = len(later) * (steps * step + plain) + evaluations * max(evaluation, 0.0)
+        self.print_fn(
+            f"estimated time to the end of training: about {runs.format_duration(seconds)} "
+            f"({len(later)} more epochs of {steps} steps at {step * 1000:.0f} ms a step"
+            + (f", {evaluations} evaluations at {evaluation:.1f} s" if evaluations else "")
+            + f"; measured on this machine in the first {now - self.started:.0f} s)")

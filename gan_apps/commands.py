@@ -68,9 +68,13 @@ class Integer:
 class Real:
     """A finite number above ``low`` (``>`` if ``open_low``, else ``>=``) and below ``high``."""
 
-    def __init__(self, low=None, open_low=False, high=None):
+    def __init__(self, low=None, open_low=False, high=None, closed_low=False):
         self.low, self.open_low, self.high = low, open_low, high
-        if high is not None:
+        # With ``high``, the interval is open at ``low`` unless ``closed_low``.
+        self.closed_low = closed_low
+        if high is not None and closed_low:
+            self.wanted = f"{low:g} (off) or a number between {low:g} and {high:g}"
+        elif high is not None:
             self.wanted = f"a number between {low:g} and {high:g}"
         elif low is not None:
             self.wanted = f"a finite number {'>' if open_low else '>='} {low:g}"
@@ -86,7 +90,8 @@ class Real:
         except (TypeError, ValueError):
             raise argparse.ArgumentTypeError(f"expected {self.wanted}, got {value!r}") from None
         if self.high is not None:
-            inside = self.low < number < self.high
+            inside = (self.low <= number if self.closed_low else self.low < number) \
+                and number < self.high
         elif self.low is not None:
             inside = number > self.low if self.open_low else number >= self.low
         else:
@@ -138,6 +143,7 @@ LEARNING_RATE = Real(0.0, open_low=True)
 POSITIVE = Real(0.0, open_low=True)
 WEIGHT = Real(0.0)  # loss weights, penalties, radii, noise levels
 FRACTION = Real(0.0, high=1.0)  # open interval (0, 1)
+DECAY = Real(0.0, high=1.0, closed_low=True)  # [0, 1): 0 turns a moving average off
 CHANNELS = INTEGER = Integer()
 # Checked for type (and finiteness) only where the pipeline's own range check names the
 # data-dependent bound (class labels 0..K-1, measurements 1..n, --scale 2, 3 or 4) or its
@@ -353,15 +359,36 @@ ON_NAN = Option("--on-nan", "on_nan", default="stop", choices=("stop", "rollback
                      "with halved learning rates (default stop)")
 
 
+# `gan-apps train` without --model (its recipe: registry.MODELS["sngan"].recipes).
+DEFAULT_MODEL = "sngan"
+
+
 def _model_help():
     presets = [m.name for m in registry.MODELS.values() if m.kind == "preset"]
     family = [m.name for m in registry.MODELS.values() if m.kind == "family"]
-    return f"preset: {', '.join(presets)}; or family member: {', '.join(family)} (default dcgan)"
+    return (f"preset: {', '.join(presets)}; or family member: {', '.join(family)} "
+            f"(default {DEFAULT_MODEL})")
+
+
+def _rate(value):
+    """``1e-4`` rather than Python's ``0.0001``."""
+    return f"{value:.1e}".replace(".0e", "e").replace("e-0", "e-") if value < 1e-3 else f"{value:g}"
+
+
+def _recipe_text(entry):
+    """``"; on images 150 epochs, batch 32, D's rate 1e-4"`` for a model's recipes."""
+    names = {"epochs": "{} epochs".format, "batch_size": "batch {}".format,
+             "g_lr": lambda v: f"G's rate {_rate(v)}", "d_lr": lambda v: f"D's rate {_rate(v)}",
+             "width": "width {}".format, "steps": "{} steps an epoch".format,
+             "ema": "EMA of G {}".format, "zero_gp": "zero-centred GP {:g}".format}
+    return "".join(f"; on {'images' if kind == registry.IMAGE else kind} "
+                   + ", ".join(names[k](v) for k, v in recipe.items())
+                   for kind, recipe in entry.recipes.items())
 
 
 def _train_epilog():
     models = "\n".join(f"  {m.name:9s} {m.description} ({m.paper})"
-                       f"{'; needs labels' if m.needs_labels else ''}"
+                       f"{'; needs labels' if m.needs_labels else ''}{_recipe_text(m)}"
                        for m in registry.MODELS.values())
     sources = "\n".join(f"  {s.form:20s} {s.description}" for s in registry.DATA_SOURCES
                         if registry.TRAIN in s.commands)
@@ -379,7 +406,7 @@ GAN = Command("gan", None, top_level=True, actions=(
     Action("train", "train a model of the GAN family with model.fit",
            "gan_apps.pipelines.generation:train", report=print_run_folder, epilog=_train_epilog(),
            options=(
-               Option("--model", "model", ModelName(), "dcgan", help=_model_help()),
+               Option("--model", "model", ModelName(), DEFAULT_MODEL, help=_model_help()),
                Option("--data", "data", default="digits",
                       help=f"{registry.source_forms(registry.TRAIN)} (default digits)"),
                Option("--arch", "arch", default="dcgan", choices=("dcgan", "resnet"),
@@ -387,13 +414,14 @@ GAN = Command("gan", None, top_level=True, actions=(
                Option("--out", "out", help="run folder (default runs/MODEL-DATA); an existing "
                                            "run resumes"),
                Option("--epochs", "epochs", POSITIVE_INT,
-                      help="total epochs (default: dcgan on images 150, other models 60 on "
-                           "images, 10 for points)"),
+                      help="total epochs (default: the model's recipe, listed below; otherwise "
+                           "60 on images, 10 for points)"),
                Option("--steps", "steps", POSITIVE_INT,
-                      help="steps per epoch (default: one pass over the data)"),
+                      help="steps per epoch (default: the model's recipe, listed below; "
+                           "otherwise one pass over the data)"),
                Option("--batch-size", "batch_size", POSITIVE_INT,
-                      help="examples per update (default: dcgan on images 32, other models 64 "
-                           "on images, 256 for points)"),
+                      help="examples per update (default: the model's recipe, listed below; "
+                           "otherwise 64 on images, 256 for points)"),
                Option("--resolution", "resolution", RESOLUTION, 32,
                       help=f"image size, {RESOLUTION_RANGE[0]} to {RESOLUTION_RANGE[1]} (default 32)"),
                Option("--channels", "channels", CHANNELS, choices=(1, 3),
@@ -411,11 +439,16 @@ GAN = Command("gan", None, top_level=True, actions=(
                Option("--g-lr", "g_lr", LEARNING_RATE, metavar="LR",
                       help="the generator's learning rate (default: the model's recipe)"),
                Option("--d-lr", "d_lr", LEARNING_RATE, metavar="LR",
-                      help="the discriminator's learning rate (default: the model's recipe; "
-                           "dcgan on images 1e-4, the paper's 2e-4 with --d-lr 2e-4)"),
-               Option("--ema", "ema", FRACTION, metavar="DECAY",
+                      help="the discriminator's learning rate (default: the model's recipe, "
+                           "listed below; otherwise its paper's)"),
+               Option("--ema", "ema", DECAY, metavar="DECAY",
                       help="keep an exponential moving average of G's weights with this decay "
-                           "(e.g. 0.999); used for samples, evaluation and export"),
+                           "(e.g. 0.999); used for samples, evaluation and export (default: "
+                           "the model's recipe, listed below; 0 turns it off)"),
+               Option("--zero-gp", "zero_gp", WEIGHT, metavar="WEIGHT",
+                      help="add a zero-centred gradient penalty of this weight on real-fake "
+                           "interpolates to the discriminator's loss (default: the model's "
+                           "recipe, listed below; 0 turns it off)"),
                Option("--ortho-reg", "ortho_reg", WEIGHT, metavar="WEIGHT",
                       help="orthogonal regularization of G (BigGAN uses 1e-4)"),
                Option("--pack", "pack", POSITIVE_INT, metavar="K",

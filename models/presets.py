@@ -104,7 +104,7 @@ def get_preset(name):
 def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channels=1,
                 num_classes=None, latent_dim=None, width=64, objective=None, divergence=None,
                 coding=None, ortho_reg=0.0, seed=None, jit_compile="auto", steps_per_execution=1,
-                pack=1, augment=None, g_lr=None, d_lr=None):
+                pack=1, augment=None, g_lr=None, d_lr=None, zero_gp=0.0):
     """Build and compile any model of the family by name (a preset, or a family member by
     the builder its :mod:`gan_apps.registry` entry names).
 
@@ -115,6 +115,11 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
     ``ortho_reg`` > 0 adds BigGAN's off-diagonal orthogonal regularization of the generator
     with that weight (Brock et al. 2019, Sec. 3.1, eq. 3; their beta is 1e-4).
 
+    ``zero_gp`` > 0 adds a zero-centred gradient penalty of that weight, on interpolates of
+    real and fake examples, to the discriminator's loss (Thanh-Tung et al. 2019, "Improving
+    generalization and stability of GANs", Sec. 5; the 2-D mixtures' recipes of
+    :data:`gan_apps.registry.POINTS_RECIPES` use it), for any model with a discriminator.
+
     ``g_lr`` and ``d_lr`` replace the learning rates of the generator's and the
     discriminator's optimizers (None keeps the recipe's), for any model with both.
     """
@@ -122,7 +127,8 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
                          channels=channels, num_classes=num_classes, latent_dim=latent_dim,
                          width=width, objective=objective, divergence=divergence, coding=coding,
                          ortho_reg=ortho_reg, seed=seed, jit_compile=jit_compile,
-                         steps_per_execution=steps_per_execution, pack=pack, augment=augment)
+                         steps_per_execution=steps_per_execution, pack=pack, augment=augment,
+                         zero_gp=zero_gp)
     for flag, attribute, value in (("--g-lr", "g_optimizer", g_lr), ("--d-lr", "d_optimizer", d_lr)):
         if value is None:
             continue
@@ -136,8 +142,12 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
 
 def _build_model(name, *, data_kind, arch, resolution, channels, num_classes, latent_dim, width,
                  objective, divergence, coding, ortho_reg, seed, jit_compile,
-                 steps_per_execution, pack, augment):
+                 steps_per_execution, pack, augment, zero_gp=0.0):
     extra = []
+    if zero_gp:
+        if zero_gp < 0:
+            raise UserInputError(f"--zero-gp must be >= 0, got {zero_gp}")
+        extra.append(penalties.GradientPenalty(zero_gp, target=0.0))
     if ortho_reg:
         if ortho_reg < 0:
             raise UserInputError(f"--ortho-reg must be >= 0, got {ortho_reg}")
@@ -170,7 +180,9 @@ def _build_model(name, *, data_kind, arch, resolution, channels, num_classes, la
         options["steps_per_execution"] = steps_per_execution
     if extra:
         if "extra_penalties" not in inspect.signature(builder).parameters:
-            raise UserInputError(f"--ortho-reg is not available for --model {name}")
+            flags = " and ".join(flag for flag, value in (("--ortho-reg", ortho_reg),
+                                                         ("--zero-gp", zero_gp)) if value)
+            raise UserInputError(f"{flags} is not available for --model {name}")
         options["extra_penalties"] = extra
     model = builder(
         data_kind=data_kind, resolution=resolution, channels=channels, num_classes=num_classes,

@@ -14,7 +14,7 @@ from gan_apps import callbacks as gan_callbacks
 from gan_apps import data as data_lib
 from gan_apps import export as export_lib
 from gan_apps import augment as augment_lib
-from gan_apps import commands, runs, runtime, sampling
+from gan_apps import commands, registry, runs, runtime, sampling
 from gan_apps.errors import UserInputError
 from gan_apps.evaluation import features, report
 from gan_apps.models import presets
@@ -24,21 +24,14 @@ KIND = "gan"
 ARCHITECTURE_KEYS = (
     "model", "arch", "data", "resolution", "channels", "latent_dim", "width",
     "objective", "divergence", "coding", "batch_size", "ema", "ortho_reg", "pack", "augment",
-    "g_lr", "d_lr",
+    "g_lr", "d_lr", "zero_gp",
 )
 DEFAULTS = {
     "image": {"epochs": 60, "batch_size": 64, "width": 32},
     "points": {"epochs": 10, "batch_size": 256, "width": 128},
 }
-# The default job (`gan-apps train`: dcgan on an image set) departs from the DCGAN preset,
-# whose recipe is Radford et al.'s (Adam 2e-4 for both players; batch 128 in the paper).
-# On the 1,437 training digits the discriminator wins within a few epochs (accuracy near 1)
-# and the paper's recipe levels off at FID 33-35 from epoch 150 on; a discriminator at half
-# the generator's rate and batch 32 (twice the updates per epoch) reach FID 27-28 at epoch
-# 180 at one thread, and 150 epochs, about 5 minutes at two threads, end at FID 31.9 +- 2.6
-# over three seeds (docs/benchmarks.md, block `default_job` and the probes beside it).
-# `--d-lr 2e-4 --batch-size 64 --epochs 60` is the previous default (FID 55.7).
-MODEL_DEFAULTS = {("dcgan", "image"): {"epochs": 150, "batch_size": 32, "d_lr": 1e-4}}
+# Where a model's recipe departs from these (and from its paper) on a kind of data, the
+# departure is its registry entry's `recipes` (gan_apps.registry, with the reasons).
 SAMPLE_GRID = 64
 # Periodic evaluation during training, on by default where a fitting extractor exists.
 EVAL_SAMPLES = {"image": 1000, "points": 2500}
@@ -48,15 +41,17 @@ EVAL_MONITOR = {"image": "fid", "points": "high_quality_fraction"}
 def train(*, callbacks=(), verbose="auto", **options):
     """Train a model of the family on a data source; returns the run folder.
 
-    Args mirror ``gan-apps train``. ``steps`` is steps per epoch (default: one pass over
-    the data); ``epochs`` the total number of epochs, counted across resumes.
+    Args mirror ``gan-apps train``. ``steps`` is steps per epoch (default: the model's
+    recipe for the data kind, :data:`gan_apps.registry.POINTS_RECIPES` on the 2-D mixtures,
+    else one pass over the data); ``epochs`` the total number of epochs, counted across resumes.
     One step is one generator update; with ``n_critic`` > 1 it consumes ``n_critic``
     minibatches (one per critic update). ``eval_every`` evaluates every so many epochs (0 turns it off; default 5 on digits
     with the digits features, 1 on mixtures, off elsewhere) and keeps the best generator
     by FID (images) or high-quality fraction (mixtures) in ``best_generator.keras``.
     ``ema`` (a decay such as 0.999) keeps a moving average of the generator's weights,
     used for sample grids, evaluation, ``generator.keras`` and the export (the last
-    iterate is saved as ``generator_raw.keras``). ``ortho_reg`` adds orthogonal
+    iterate is saved as ``generator_raw.keras``; 0 turns a recipe's average off).
+    ``zero_gp`` adds a zero-centred gradient penalty of that weight (0: off). ``ortho_reg`` adds orthogonal
     regularization of the generator with that weight.
 
     ``strategy`` (default / mirrored / multiworker), ``precision`` (float32 /
@@ -109,13 +104,16 @@ def plan_run(options):
 def run_config(options, source, info):
     """config.json of a run: the options with the data's and the defaults' values filled in."""
     image = info.kind == "image"
-    defaults = {**DEFAULTS[info.kind], **MODEL_DEFAULTS.get((options["model"], info.kind), {})}
+    defaults = {**DEFAULTS[info.kind], **registry.get_model(options["model"]).recipe(info.kind)}
     eval_every = options["eval_every"]
     return {
         "kind": KIND,
         **{key: options[key] for key in (
-            "model", "latent_dim", "objective", "divergence", "coding", "ema", "ortho_reg",
-            "steps", "seed", "data_dir", "precision", "strategy", "steps_per_execution")},
+            "model", "latent_dim", "objective", "divergence", "coding", "ortho_reg",
+            "seed", "data_dir", "precision", "strategy", "steps_per_execution")},
+        "steps": options["steps"] or defaults.get("steps"),
+        # 0 turns the recipe's moving average off (None in config.json, as before the recipes).
+        "ema": _recipe_value(options["ema"], defaults.get("ema")),
         "arch": options["arch"] if image else "mlp",
         "data": source.text,
         "resolution": options["resolution"] if image else None,
@@ -131,8 +129,15 @@ def run_config(options, source, info):
         "d_lr": options["d_lr"] or defaults.get("d_lr"),
         # Recorded only when on, so runs from before these options resume unchanged.
         "pack": options["pack"] if (options["pack"] or 1) != 1 else None,
+        "zero_gp": _recipe_value(options["zero_gp"], defaults.get("zero_gp")),
         "augment": ",".join(augment_lib.parse_policy(options["augment"])) or None,
     }
+
+
+def _recipe_value(given, recipe):
+    """An option that 0 turns off: the given value, else the recipe's; None when off."""
+    value = recipe if given is None else given
+    return value or None
 
 
 class _Builders:
@@ -157,10 +162,10 @@ class _Builders:
             seed=options["seed"], jit_compile=runtime.jit_compile(options["jit"]),
             steps_per_execution=options["steps_per_execution"],
             pack=config["pack"] or 1, augment=config["augment"],
-            g_lr=config["g_lr"], d_lr=config["d_lr"],
+            g_lr=config["g_lr"], d_lr=config["d_lr"], zero_gp=config.get("zero_gp") or 0.0,
         )
-        if options["ema"]:
-            self.averager = gan_callbacks.ExponentialMovingAverage(network, options["ema"])
+        if config["ema"]:
+            self.averager = gan_callbacks.ExponentialMovingAverage(network, config["ema"])
         self.network = network
         return network
 
@@ -194,10 +199,14 @@ class _Builders:
         reference = (data_lib.MIXTURES[self.source.name].centers
                      if self.info.kind == "points" else None)
         grid_inputs, columns = _grid_inputs(self.spec, self.config["seed"])
-        return [gan_callbacks.SampleGrid(
-            os.path.join(self.out, "samples"), grid_inputs, reference=reference,
-            generator_fn=self.sampled_generator, columns=columns,
-        )]
+        return [
+            gan_callbacks.SampleGrid(
+                os.path.join(self.out, "samples"), grid_inputs, reference=reference,
+                generator_fn=self.sampled_generator, columns=columns,
+            ),
+            # Last, so the epoch-end cost it measures includes the evaluation and the grid.
+            gan_callbacks.TimeEstimate(eval_every=self.config["eval_every"]),
+        ]
 
     def checkpoint_items(self, _):
         return self.averager.checkpoint_items() if self.averager else None
@@ -283,7 +292,11 @@ def make_evaluator(config, info, *, names=None, samples=None, extractor="digits"
     inputs = sampling.sample_inputs(spec, samples, np.random.default_rng(seed))
     class_index = sampling.class_input(spec)
     if class_index is not None and kind == "image":
-        kwargs["fake_labels"] = inputs[class_index]
+        # A label-conditioned model's class input is a digit class; an unsupervised model's
+        # (InfoGAN's c_cat) is a code whose meaning the model chose.
+        entry = registry.MODELS.get(config.get("model"))
+        labelled = entry is None or entry.needs_labels
+        kwargs["fake_labels" if labelled else "fake_codes"] = inputs[class_index]
 
     def evaluate_fn(generator):
         fake = sampling.generate(generator, inputs)
@@ -309,7 +322,7 @@ def _real_data_floor(source, config, split, reference, names, samples, seed, kwa
         )
     except UserInputError:
         return None
-    kwargs = {k: v for k, v in kwargs.items() if k != "fake_labels"}
+    kwargs = {k: v for k, v in kwargs.items() if k not in ("fake_labels", "fake_codes")}
     floor = report.evaluate(held_out, reference, names, seed=seed, **kwargs)
     floor.pop("extractor", None)  # the same as the results'
     return {"split": FLOOR_SPLIT[split], "examples": int(len(held_out)), **floor}

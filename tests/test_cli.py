@@ -154,7 +154,7 @@ def test_registry_commands_and_help_do_not_import_tensorflow():
         "assert cli.main(['--help']) == 0 and cli.main(['train', '--help']) == 0\n"
         "assert cli.main(['train', '--seed', '-1']) == 2\n"
         "assert cli.main(['translate', 'train', '--lr', 'inf']) == 2\n"
-        "assert commands.settings('gan', 'train')['model'] == 'dcgan'\n"
+        "assert commands.settings('gan', 'train')['model'] == commands.DEFAULT_MODEL == 'sngan'\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))\n"
         "assert not heavy, heavy\n"
     )
@@ -214,6 +214,21 @@ def test_readme_model_tables_list_exactly_the_registry():
             assert f"`{source.form}`" in data, source.form
 
 
+def test_readme_recipe_table_gives_exactly_the_registrys_image_recipes():
+    flags = {"epochs": "--epochs {}", "batch_size": "--batch-size {}", "d_lr": "--d-lr {:.0e}",
+             "g_lr": "--g-lr {:.0e}"}
+    listed = {}
+    for first, cells in _readme_table("Presets", "models"):
+        for name in first.split("`, `"):
+            listed[name] = cells[1]
+    recipes = {name: entry.recipe("image") for name, entry in registry.MODELS.items()
+               if entry.recipe("image")}
+    assert sorted(listed) == sorted(recipes)
+    for name, recipe in recipes.items():
+        for key, value in recipe.items():
+            assert flags[key].format(value).replace("e-0", "e-") in listed[name], (name, key)
+
+
 def test_readme_train_synopsis_lists_every_train_flag():
     """Each flag of ``train`` (declared in commands.py) is in the README's synopsis, or, for
     the runtime flags every training command shares, in the README's runtime table."""
@@ -250,6 +265,37 @@ def test_help_lists_every_registered_model_and_data_source(capsys):
                               (registry.SUPER_RESOLVE, ["super-resolve", "train"])):
             if command in source.commands:
                 assert source.form in _help(argv, capsys), (source.form, command)
+
+
+def test_train_help_lists_each_models_recipe_and_train_uses_it(capsys):
+    """The epilog of ``train --help`` gives every recipe of the registry, and ``run_config``
+    (what config.json records) takes its values where the user gave none."""
+    from gan_apps import data as data_lib
+    from gan_apps.pipelines import generation
+
+    lines = {line.split()[0]: line for line in _help(["train"], capsys).splitlines()
+             if line.startswith("  ") and line.split()[0] in registry.MODELS}
+    assert registry.MODELS[commands.DEFAULT_MODEL].recipes, "the default job has a recipe"
+    assert "(default sngan)" in " ".join(_help(["train"], capsys).split())
+    source = data_lib.image_source("digits")
+    info = data_lib.source_info(source, channels=None, data_dir=None)
+    for name, entry in registry.MODELS.items():
+        recipe = entry.recipe("image")
+        for key, value in recipe.items():
+            text = {"epochs": f"{value} epochs", "batch_size": f"batch {value}",
+                    "d_lr": f"D's rate {value:.0e}", "g_lr": f"G's rate {value:.0e}"}[key]
+            assert text.replace("e-0", "e-") in lines[name].split("; on images ")[1], (name, key)
+        if registry.IMAGE not in entry.data_kinds:
+            continue
+        config = generation.run_config(commands.settings("gan", "train", {"model": name}),
+                                       source, info)
+        for key in ("epochs", "batch_size"):
+            assert config[key] == recipe.get(key, generation.DEFAULTS["image"][key]), (name, key)
+        assert config["d_lr"] == recipe.get("d_lr") and config["g_lr"] == recipe.get("g_lr")
+        given = generation.run_config(commands.settings(
+            "gan", "train", {"model": name, "epochs": 7, "batch_size": 16, "d_lr": 3e-4}),
+            source, info)
+        assert (given["epochs"], given["batch_size"], given["d_lr"]) == (7, 16, 3e-4), name
 
 
 def test_every_action_is_a_subcommand_with_its_declared_flags():

@@ -236,3 +236,29 @@ def test_conditional_accuracy_from_labels_and_scores():
     assert conditional_accuracy(scores, target) == pytest.approx(3 / 5)
     with pytest.raises(UserInputError, match="equal length"):
         conditional_accuracy(predicted[:3], target)
+
+
+def test_report_matches_an_unsupervised_code_to_classes_and_scores_labels_directly():
+    """``fake_codes`` (InfoGAN's c_cat) are matched to the classifier's labels one to one;
+    ``fake_labels`` are compared as they are."""
+    from gan_apps.evaluation import report
+
+    class Extractor:
+        description = "identity"
+        num_classes = 3
+
+        def __call__(self, images):
+            flat = images.reshape(len(images), -1)
+            return {"features": flat, "logits": flat[:, :3]}
+
+    predicted = np.array([0, 0, 1, 1, 2, 2, 2, 0])
+    images = np.eye(3, dtype=np.float32)[predicted].reshape(8, 1, 3, 1)
+    codes = (predicted + 1) % 3  # the same partition under other names
+    codes[-1] = 2  # one sample in another code's group
+    with_codes = report.evaluate(images, images, (), extractor=Extractor(), fake_codes=codes)
+    assert with_codes["code_match"] == pytest.approx(7 / 8)
+    assert "conditional_accuracy" not in with_codes
+    with_labels = report.evaluate(images, images, (), extractor=Extractor(), fake_labels=codes)
+    assert with_labels["conditional_accuracy"] == pytest.approx(
+        conditional_accuracy(predicted, codes))
+    assert "code_match" not in with_labels

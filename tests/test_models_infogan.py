@@ -16,10 +16,10 @@ from scipy.stats import norm
 from gan_apps import data as data_lib
 from gan_apps import export, sampling
 from gan_apps.errors import UserInputError
+from gan_apps.evaluation.metrics import code_class_match_accuracy
 from gan_apps.models.infogan import (
     InfoGAN,
     build_infogan,
-    code_class_match_accuracy,
     gaussian_nll,
     infogan_discriminator,
 )
@@ -157,3 +157,21 @@ def test_export_serves_every_code_in_a_fresh_process(tmp_path):
                    capture_output=True, timeout=120)
     expected = np.asarray(model.generator(inputs, training=False))
     np.testing.assert_allclose(np.load(tmp_path / "images_float.npy"), expected, atol=1e-5)
+
+
+def test_evaluation_matches_the_code_to_classes_and_scores_a_labelled_models_labels():
+    """An InfoGAN run's evaluation (history.csv, `gan-apps evaluate`) reports ``code_match``,
+    not a conditional accuracy of codes that name no class; a label-conditioned model's
+    class input is scored as labels."""
+    from gan_apps.pipelines import generation
+
+    model = build_infogan(resolution=32, channels=1, width=4, seed=0)
+    info = data_lib.source_info("digits", channels=1, data_dir=None)
+    config = {"data": "digits", "resolution": 32, "channels": 1, "data_dir": None,
+              "latent_spec": model.latent_spec()}
+    for name, present, absent in (("infogan", "code_match", "conditional_accuracy"),
+                                  ("acgan", "conditional_accuracy", "code_match")):
+        evaluate = generation.make_evaluator({**config, "model": name}, info,
+                                             names="classes", samples=40)
+        results = evaluate(model.generator)
+        assert 0.0 <= results[present] <= 1.0 and absent not in results, name

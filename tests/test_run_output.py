@@ -194,3 +194,29 @@ def test_epochs_without_evaluation_add_no_nan_metrics_to_the_logs():
     assert logged[1] == {"g_loss": 0.5} and logged[3] == {"g_loss": 0.5}
     assert set(logged[4]) == {"g_loss", "fid", "diversity_ratio"}  # epoch 5
     assert all(np.isfinite(v) for logs in logged for v in logs.values())
+
+
+def test_time_estimate_from_the_first_two_epochs(monkeypatch):
+    """Steps at 0.1 s after the first (tracing), 3 s at the end of the evaluated first epoch
+    and 0.5 s at the end of the plain second: 8 more epochs of 4 steps with 0.5 s each, and
+    2 evaluations (epochs 5 and 10) at 3 - 0.5 s: 8 x (0.4 + 0.5) + 2 x 2.5 = 12.2 s."""
+    clock = iter([0.0,  # epoch 1 begins
+                  0.0, 10.0, 10.1, 10.2, 13.2,  # its batch ends (the first traced), its end
+                  13.3, 13.4, 13.5, 13.6, 14.1])  # epoch 2: batch ends, its end
+    monkeypatch.setattr(callbacks.time, "perf_counter", lambda: next(clock))
+    printed = []
+    estimate = callbacks.TimeEstimate(eval_every=5, print_fn=printed.append)
+    estimate.set_params({"epochs": 10, "steps": 4})
+    for epoch in (0, 1):
+        estimate.on_epoch_begin(epoch)
+        for batch in range(4):
+            estimate.on_train_batch_end(batch)
+        estimate.on_epoch_end(epoch)
+        assert len(printed) == epoch  # printed at the end of the second epoch, once
+    for epoch in (2, 3):  # later epochs measure nothing (the clock would run out)
+        estimate.on_epoch_begin(epoch)
+        estimate.on_train_batch_end(0)
+        estimate.on_epoch_end(epoch)
+    assert printed == ["estimated time to the end of training: about 12 s (8 more epochs of 4 "
+                       "steps at 100 ms a step, 2 evaluations at 2.5 s; measured on this "
+                       "machine in the first 14 s)"]

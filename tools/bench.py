@@ -1,6 +1,6 @@
 """Benchmark suites that fill the tables of docs/benchmarks.md.
 
-    python tools/bench.py mixtures [--seeds 0,1,2] [--generator-steps 2000]
+    python tools/bench.py mixtures [--seeds 0,1,2] [--presets dcgan,...] [--pack 1,4] [--block mixtures]
     python tools/bench.py speed [--presets dcgan,wgan_gp,sngan] [--configs float32,XLA,...]
     python tools/bench.py speed --presets cyclegan,srresnet,srgan --block speed_pipelines
     python tools/bench.py digits [--seeds 0,1,2] [--steps 600]
@@ -28,7 +28,6 @@ import tensorflow as tf  # noqa: E402
 
 from gan_apps import data as data_lib  # noqa: E402
 from gan_apps.images import from_uint8  # noqa: E402
-from gan_apps.evaluation.modes import mixture_mode_stats  # noqa: E402
 from gan_apps.models.presets import PRESETS, build_gan  # noqa: E402
 
 DOC = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "benchmarks.md")
@@ -57,56 +56,77 @@ def mean_std(values):
 
 
 def mixtures(args):
-    """Every preset on ring8 and grid25: modes captured and high-quality fraction."""
+    """Every preset (and ``--pack`` K) on ring8 and grid25 as ``gan-apps train`` runs it.
+
+    Each run is :func:`gan_apps.pipelines.generation.train` with the user's defaults (the
+    model's points recipe of :data:`gan_apps.registry.POINTS_RECIPES`: steps, epochs, rates,
+    EMA of G, zero-centred GP), only ``--data``, ``--seed``, ``--out`` and ``--pack`` given;
+    then :func:`gan_apps.pipelines.generation.evaluate` on the run's ``generator.keras`` (the
+    EMA generator where the recipe keeps one), 2,500 samples, the PacGAN protocol.
+    """
+    import json
+    import tempfile
+
+    from gan_apps.pipelines import generation
+
     seeds = [int(s) for s in args.seeds.split(",")]
     names = args.presets.split(",") if args.presets else list(PRESETS)
+    packs = [int(k) for k in args.pack.split(",")]
     rows = []
     started = time.time()
-    for data in ("ring8", "grid25"):
-        mixture = data_lib.MIXTURES[data]
-        for name in names:
-            modes, quality, kls, seconds = [], [], [], []
-            for seed in seeds:
-                keras.utils.set_random_seed(seed)
-                gan = build_gan(name, data_kind="points", seed=seed)
-                # One fit step: n_critic critic updates (a minibatch each), one generator update.
-                dataset = data_lib.load_dataset(data, batch_size=args.batch_size * gan.n_critic,
-                                                seed=seed)
-                t0 = time.time()
-                gan.fit(dataset.repeat(), steps_per_epoch=args.generator_steps, epochs=1, verbose=0,
-                        shuffle=False)
-                seconds.append(time.time() - t0)
-                samples = np.asarray(gan.generate(EVAL_SAMPLES))
-                stats = mixture_mode_stats(samples, mixture.centers, mixture.std)
-                modes.append(stats["modes_captured"])
-                quality.append(stats["high_quality_fraction"])
-                kls.append(stats["kl_to_uniform"])
-                print(data, name, seed, stats["modes_captured"],
-                      round(stats["high_quality_fraction"], 3), flush=True)
-            rows.append(
-                f"| {data} | {name} | {mean_std(modes)} / {len(mixture.centers)} | "
-                f"{mean_std(quality)} | {mean_std(kls)} | {statistics.median(seconds):.0f} |"
-            )
-    table = "\n".join(
-        [
-            f"Command: `python tools/bench.py mixtures"
-            f"{' --presets ' + args.presets if args.presets else ''} --seeds {args.seeds} "
-            f"--generator-steps {args.generator_steps} --batch-size {args.batch_size}`  ",
-            f"Machine: {machine()}. Total wall time {time.time() - started:.0f} s.  ",
-            f"Protocol: each preset's MLP pair (3x128, 2-D latent), {args.generator_steps} generator "
-            f"updates at batch {args.batch_size} (n_critic critic updates per generator update, "
-            "each on its own minibatch), "
-            f"then {EVAL_SAMPLES} samples; a mode is captured with >= 20 samples within "
-            "3 sigma; high quality = within 3 sigma of any mode. Mean ± std over seeds "
-            f"{args.seeds}.",
+    command = (f"python tools/bench.py mixtures"
+               f"{' --presets ' + args.presets if args.presets else ''} --seeds {args.seeds} "
+               f"--data {args.data}{' --pack ' + args.pack if args.pack != '1' else ''}"
+               f"{' --block ' + args.block if args.block != 'mixtures' else ''}")
+
+    def write(final):
+        status = "" if final else f" (in progress: {len(rows)} rows so far)"
+        table = "\n".join([
+            f"Command: `{command}`  ",
+            f"Machine: {machine()}. Total wall time {time.time() - started:.0f} s{status}.  ",
+            "Protocol: `gan-apps train --model M --data D --seed S [--pack K]` with every other "
+            "option at its default (the model's points recipe, shown per row from the run's "
+            "config.json: generator updates = epochs x steps, learning rates, EMA of G, "
+            "zero-centred GP weight; batch 256 per critic update), then `gan-apps evaluate` on "
+            f"its generator.keras: {EVAL_SAMPLES} samples; a mode is captured with >= 20 "
+            "samples within 3 sigma; high quality = within 3 sigma of any mode. Mean ± std "
+            f"over seeds {args.seeds}; min-max of modes in brackets.",
             "",
-            "| data | preset | modes captured | high-quality fraction | KL(modes ‖ uniform) | s / run (median) |",
-            "|---|---|---|---|---|---|",
+            "| data | preset | pack | recipe (G updates, lr G/D, EMA, zero-GP) | modes captured "
+            "| high-quality fraction | s / run (median) |",
+            "|---|---|---|---|---|---|---|",
             *rows,
-        ]
-    )
-    print(table)
-    write_block("mixtures", table)
+        ])
+        write_block(args.block, table)
+        return table
+
+    # Preset by preset (both data sets), so an interrupted run leaves whole presets.
+    for name in names:
+        for data in args.data.split(","):
+            mixture = data_lib.MIXTURES[data]
+            for pack in packs:
+                modes, quality, seconds = [], [], []
+                for seed in seeds:
+                    with tempfile.TemporaryDirectory() as out:
+                        t0 = time.time()
+                        generation.train(model=name, data=data, seed=seed, out=out, verbose=0,
+                                         pack=pack if pack > 1 else None)
+                        seconds.append(time.time() - t0)
+                        config = json.load(open(os.path.join(out, "config.json")))
+                        stats = generation.evaluate(out)
+                    modes.append(stats["modes_captured"])
+                    quality.append(stats["high_quality_fraction"])
+                    print(data, name, pack, seed, stats["modes_captured"],
+                          round(stats["high_quality_fraction"], 3), round(seconds[-1]), flush=True)
+                recipe = (f"{config['epochs'] * config['steps']}, {config['g_lr']:g}/"
+                          f"{config['d_lr']:g}, {config['ema'] or 'off'}, "
+                          f"{config.get('zero_gp') or 'off'}")
+                rows.append(
+                    f"| {data} | {name} | {pack} | {recipe} | {mean_std(modes)} "
+                    f"[{min(modes):g}-{max(modes):g}] / {len(mixture.centers)} | "
+                    f"{mean_std(quality)} | {statistics.median(seconds):.0f} |")
+                write(final=False)
+    print(write(final=True))
 
 
 class _BatchClock(keras.callbacks.Callback):
@@ -465,8 +485,10 @@ def main(argv=None):
     mix = sub.add_parser("mixtures")
     mix.add_argument("--seeds", default="0,1,2")
     mix.add_argument("--presets", help="comma-separated (default: all)")
-    mix.add_argument("--generator-steps", type=int, default=2000)
-    mix.add_argument("--batch-size", type=int, default=256)
+    mix.add_argument("--data", default="ring8,grid25")
+    mix.add_argument("--pack", default="1",
+                     help="comma-separated PacGAN degrees, a row each (default 1: no packing)")
+    mix.add_argument("--block", default="mixtures")
     spd = sub.add_parser("speed")
     spd.add_argument("--presets", help="comma-separated presets or pipelines "
                      f"({','.join(PIPELINES)}) (default: dcgan,wgan_gp,sngan)")

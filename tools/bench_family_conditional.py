@@ -34,7 +34,8 @@ from gan_apps.evaluation import features, report  # noqa: E402
 from gan_apps.evaluation.metrics import conditional_accuracy  # noqa: E402
 from gan_apps.models.acgan import build_acgan  # noqa: E402
 from gan_apps.models.conditional import build_conditional  # noqa: E402
-from gan_apps.models.infogan import build_infogan, code_class_match_accuracy  # noqa: E402
+from gan_apps.evaluation.metrics import code_class_match_accuracy  # noqa: E402
+from gan_apps.models.infogan import build_infogan  # noqa: E402
 
 BATCH = 64
 WARMUP = 5

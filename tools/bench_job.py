@@ -152,7 +152,8 @@ def seeds(args):
             command[command.index("--seed") + 1] = str(seed)
             launch([command], 2)
         with open(os.path.join(out, "timings.json")) as f:
-            total = json.load(f)["total"]
+            timing = json.load(f)
+        total, config = timing["total"], timing["config"]
         history = evaluated_epochs(out)
         last = history[-1]
         best = min(history, key=lambda r: float(r["fid"]))
@@ -165,8 +166,9 @@ def seeds(args):
         f"{' --epochs ' + str(args.epochs) if args.epochs else ''}` (each seed: `gan-apps "
         "train --seed S`)  ",
         f"Machine: {bench.machine()}. Total wall time {time.time() - start:.0f} s.  ",
-        "Protocol: the default job in a fresh process per seed, one at a time (2 threads, graph "
-        "mode); wall time from before TensorFlow's import to the export's end; metrics of the "
+        f"Protocol: the default job (`{config['model']}`, batch {config['batch_size']}, D's "
+        f"learning rate {config['d_lr']:g}, {config['epochs']} epochs) in a fresh process per "
+        "seed, one at a time (2 threads, graph mode); wall time from before TensorFlow's import to the export's end; metrics of the "
         "last evaluation (epoch " + rows[0][2]["epoch"] + ", 1,000 samples against the 360 "
         "held-out test digits on the shipped digits-CNN features). Floor: the same metrics for "
         "1,000 training digits, as `gan-apps evaluate` prints it.",

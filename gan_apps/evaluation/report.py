@@ -46,7 +46,7 @@ def parse_metrics(text, kind):
 
 
 def evaluate(fake, real, names, *, extractor=None, num_classes=None, mixture=None, seed=0,
-             fake_labels=None):
+             fake_labels=None, fake_codes=None):
     """Compute the metric groups ``names`` for ``fake`` against ``real``; returns a flat dict.
 
     Args:
@@ -57,6 +57,10 @@ def evaluate(fake, real, names, *, extractor=None, num_classes=None, mixture=Non
         mixture: a ``gan_apps.data.Mixture`` for ``modes``.
         fake_labels: the labels conditional samples were generated for; with an extractor
             that has class logits, adds ``conditional_accuracy`` (Odena et al. 2017, Sec. 4).
+        fake_codes: the categorical codes of an unsupervised model's samples (InfoGAN's
+            c_cat), which name no class: with class logits, adds ``code_match``, the
+            classifier's labels matched to the codes one to one (Hungarian algorithm), the
+            accuracy InfoGAN reports for c_cat (Chen et al. 2016, Sec. 7.1).
     """
     fake, real = np.asarray(fake, np.float32), np.asarray(real, np.float32)
     results = {}
@@ -71,6 +75,9 @@ def evaluate(fake, real, names, *, extractor=None, num_classes=None, mixture=Non
         results["extractor"] = extractor.description
     if fake_labels is not None and fake_logits is not None:
         results["conditional_accuracy"] = metrics.conditional_accuracy(fake_logits, fake_labels)
+    if fake_codes is not None and fake_logits is not None:
+        results["code_match"] = metrics.code_class_match_accuracy(
+            fake_codes, np.argmax(fake_logits, axis=-1))
     for name in names:
         if name == "fid":
             results["fid"] = frechet_distance(real_features, fake_features)

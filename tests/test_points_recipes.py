@@ -1,0 +1,89 @@
+"""The 2-D mixtures' recipes (gan_apps.registry.POINTS_RECIPES) and the options they use:
+``--ema 0`` and ``--zero-gp`` (a zero-centred gradient penalty), hand-built cases only."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from gan_apps import commands, penalties, registry
+from gan_apps import data as data_lib
+from gan_apps.cli import build_parser
+from gan_apps.errors import UserInputError
+from gan_apps.models import presets
+from gan_apps.pipelines import generation
+
+
+def _config(data="ring8", **given):
+    source = data_lib.image_source(data)
+    info = data_lib.source_info(source, channels=None, data_dir=None)
+    return generation.run_config(commands.settings("gan", "train", given), source, info)
+
+
+def test_every_preset_trains_on_points_with_its_recipe_unless_told_otherwise():
+    assert set(registry.POINTS_RECIPES) == set(presets.PRESETS)
+    for name in presets.PRESETS:
+        recipe = registry.MODELS[name].recipe(registry.POINTS)
+        assert recipe == registry.POINTS_RECIPES[name]
+        for data in ("ring8", "grid25"):
+            config = _config(data, model=name)
+            assert (config["epochs"], config["steps"]) == (recipe["epochs"], recipe["steps"])
+            assert (config["g_lr"], config["d_lr"]) == (recipe["g_lr"], recipe["d_lr"])
+            assert config["ema"] == recipe["ema"] == 0.999
+            assert config["zero_gp"] == recipe.get("zero_gp")
+            assert config["batch_size"] == generation.DEFAULTS["points"]["batch_size"] == 256
+    # Each preset keeps its trait: the Wasserstein critics get no zero-centred penalty.
+    assert "zero_gp" not in registry.POINTS_RECIPES["wgan"]
+    assert "zero_gp" not in registry.POINTS_RECIPES["wgan_gp"]
+    assert registry.POINTS_RECIPES["dcgan"]["zero_gp"] == 1.0
+
+
+def test_the_papers_form_is_selectable_and_images_are_untouched():
+    paper = _config(model="dcgan", ema=0, zero_gp=0, g_lr=2e-4, d_lr=2e-4, steps=100,
+                    epochs=10)
+    assert (paper["ema"], paper["zero_gp"]) == (None, None)
+    assert (paper["g_lr"], paper["d_lr"], paper["steps"], paper["epochs"]) == (2e-4, 2e-4, 100, 10)
+    other = _config(model="wgan", ema=0.99, zero_gp=0.5)
+    assert (other["ema"], other["zero_gp"]) == (0.99, 0.5)
+    digits = _config("digits", model="dcgan")
+    assert (digits["ema"], digits["zero_gp"], digits["steps"]) == (None, None, None)
+
+
+def test_ema_accepts_zero_as_off_and_refuses_one():
+    assert commands.DECAY("0") == 0.0 and commands.DECAY("0.999") == 0.999
+    for bad in ("1", "-0.1", "nan"):
+        with pytest.raises(argparse.ArgumentTypeError, match="0 .off. or a number between"):
+            commands.DECAY(bad)
+    parsed = build_parser().parse_args(["train", "--data", "ring8", "--ema", "0",
+                                        "--zero-gp", "0"])
+    assert (parsed.ema, parsed.zero_gp) == (0.0, 0.0)
+
+
+def _zero_centred(model):
+    return [p for p in model.penalties
+            if isinstance(p, penalties.GradientPenalty) and p.target == 0.0]
+
+
+def test_zero_gp_adds_one_zero_centred_penalty_beside_the_presets_own():
+    plain = presets.build_model("dcgan", data_kind="points", width=8, seed=0)
+    assert not _zero_centred(plain)
+    dcgan = presets.build_model("dcgan", data_kind="points", width=8, seed=0, zero_gp=1.0)
+    (penalty,) = _zero_centred(dcgan)
+    assert penalty.weight == 1.0 and not penalty.one_sided
+    wgan_gp = presets.build_model("wgan_gp", data_kind="points", width=8, seed=0, zero_gp=0.5)
+    targets = sorted((p.target, p.weight) for p in wgan_gp.penalties
+                     if isinstance(p, penalties.GradientPenalty))
+    assert targets == [(0.0, 0.5), (1.0, 10.0)]
+    with pytest.raises(UserInputError, match="--zero-gp is not available for --model gmmn"):
+        presets.build_model("gmmn", data_kind="points", width=8, seed=0, zero_gp=1.0)
+
+
+def test_resume_with_another_zero_gp_or_ema_is_refused(tmp_path):
+    out = str(tmp_path / "run")
+    options = dict(model="dcgan", data="ring8", out=out, seed=0, steps=2, epochs=1, width=8,
+                   eval_every=0, verbose=0)
+    generation.train(**options)
+    for change in ({"zero_gp": 0.5}, {"ema": 0}):
+        with pytest.raises(UserInputError, match=next(iter(change))):
+            generation.train(**{**options, "epochs": 2, **change})
