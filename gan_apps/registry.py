@@ -60,26 +60,63 @@ class ModelEntry:
 # gives a preset its paper's rates back.
 ONE_TO_ONE_IMAGE = {"epochs": 150, "batch_size": 32, "d_lr": 1e-4}
 
+# Mixture recipes (issue 20, item 2): what `gan-apps train --data ring8` / `grid25` uses
+# unless given. With the papers' optimizers (Adam 2e-4 or RMSProp 5e-5, no averaging) the
+# presets captured 0-5 of the 8 ring modes and 0-1.3 of the 25 grid modes after 2,000 updates
+# on 3x128 MLPs (docs/benchmarks.md, "before"); PacGAN (Lin et al. 2018) gets 6.3/8 and
+# 17.3/25 for a plain GAN only after ~400k updates of Adam 1e-4 on 4x400 / 3x200-maxout MLPs,
+# out of reach of a CPU minute. The departures, each keeping the preset's objective:
+# - learning rate 1e-3 for both players (5x-20x the papers'): 2-D points need few, large steps;
+# - ema 0.999: samples, evaluation and the export use an exponential moving average of G's
+#   weights (Yazici et al. 2019); the last iterate keeps rotating between modes on a toy
+#   mixture while its average covers them (tools/ring_ema.py: 8/8 ring modes for 3 seeds);
+# - zero_gp 1 for the 1:1 non-saturating / least-squares / f-GAN presets: a zero-centred
+#   gradient penalty on real-fake interpolates (Thanh-Tung et al. 2019; Mescheder et al. 2018
+#   penalise real points), which keeps the discriminator from sharpening around the modes
+#   found so far; sngan keeps its spectral norm and hinge loss alone, wgan its clipping,
+#   wgan_gp its own (1-centred) penalty;
+# - 1,000 generator updates an epoch (steps), 7 epochs (about 75 s on an idle core at one
+#   thread), at the command's batch 256. The 5-critic-update presets get 2 epochs of 500
+#   (1,000 generator, 5,000 critic updates, about 25 s): on grid25 at 2,000 updates with
+#   lr 1e-3, wgan_gp captured 0-1 modes (seed 0; also with the reference toy code's lambda
+#   0.1, igul222/improved_wgan_training gan_toy.py), and sngan 1 mode at 8,000 updates with
+#   or without the zero-centred penalty: these Lipschitz-bounded critics barely separate
+#   modes 40 sigma apart at this data scale within a CPU minute, so more updates of the same
+#   recipe would not buy the bar; what would is open (docs/benchmarks.md, mixtures).
+# `--g-lr 2e-4 --d-lr 2e-4 --ema 0 --zero-gp 0 --steps 100 --epochs 10` is the paper's form
+# (dcgan; see gan_apps.models.presets for each preset's rates). Measured in
+# docs/benchmarks.md, blocks `mixtures` and `mixtures_pack` (tools/bench.py mixtures).
+_POINTS_BASE = {"epochs": 7, "steps": 1000, "g_lr": 1e-3, "d_lr": 1e-3, "ema": 0.999}
+POINTS_RECIPES = {
+    "dcgan": {**_POINTS_BASE, "zero_gp": 1.0},
+    "lsgan": {**_POINTS_BASE, "zero_gp": 1.0},
+    "fgan": {**_POINTS_BASE, "zero_gp": 1.0},
+    "wgan": {**_POINTS_BASE, "epochs": 2, "steps": 500},
+    "wgan_gp": {**_POINTS_BASE, "epochs": 2, "steps": 500},
+    "sngan": dict(_POINTS_BASE),
+}
+
 
 MODELS = {
     m.name: m
     for m in (
         ModelEntry("dcgan", "preset", "non-saturating GAN, batch norm, Adam 2e-4",
                    "Radford et al. 2016",
-                   recipes={IMAGE: ONE_TO_ONE_IMAGE}),
+                   recipes={IMAGE: ONE_TO_ONE_IMAGE, POINTS: POINTS_RECIPES["dcgan"]}),
         ModelEntry("lsgan", "preset", "least squares, coding (0,1,1) or --coding pearson",
                    "Mao et al. 2017",
-                   recipes={IMAGE: ONE_TO_ONE_IMAGE}),
+                   recipes={IMAGE: ONE_TO_ONE_IMAGE, POINTS: POINTS_RECIPES["lsgan"]}),
         ModelEntry("fgan", "preset", "f-GAN, divergence chosen with --divergence",
                    "Nowozin et al. 2016",
-                   recipes={IMAGE: ONE_TO_ONE_IMAGE}),
+                   recipes={IMAGE: ONE_TO_ONE_IMAGE, POINTS: POINTS_RECIPES["fgan"]}),
         ModelEntry("wgan", "preset", "Wasserstein critic, weight clipping 0.01, RMSProp",
-                   "Arjovsky et al. 2017"),
+                   "Arjovsky et al. 2017", recipes={POINTS: POINTS_RECIPES["wgan"]}),
         ModelEntry("wgan_gp", "preset", "Wasserstein critic, gradient penalty 10, layer norm",
-                   "Gulrajani et al. 2017", recipes={IMAGE: {"epochs": 360}}),
+                   "Gulrajani et al. 2017",
+                   recipes={IMAGE: {"epochs": 360}, POINTS: POINTS_RECIPES["wgan_gp"]}),
         ModelEntry("sngan", "preset", "hinge loss, spectrally normalized discriminator",
                    "Miyato et al. 2018",
-                   recipes={IMAGE: ONE_TO_ONE_IMAGE}),
+                   recipes={IMAGE: ONE_TO_ONE_IMAGE, POINTS: POINTS_RECIPES["sngan"]}),
         ModelEntry("cgan", "family", "conditional GAN, projection discriminator",
                    "Mirza & Osindero 2014; Miyato & Koyama 2018", True, (IMAGE,),
                    builder="conditional:build_conditional"),
@@ -143,45 +180,6 @@ DATA_SOURCES = tuple(
                    (SUPER_RESOLVE,)),
     )
 )
-
-
-# Mixture recipes (issue 20, item 2): what `gan-apps train --data ring8` / `grid25` uses
-# unless given. With the papers' optimizers (Adam 2e-4 or RMSProp 5e-5, no averaging) the
-# presets captured 0-5 of the 8 ring modes and 0-1.3 of the 25 grid modes after 2,000 updates
-# on 3x128 MLPs (docs/benchmarks.md, "before"); PacGAN (Lin et al. 2018) gets 6.3/8 and
-# 17.3/25 for a plain GAN only after ~400k updates of Adam 1e-4 on 4x400 / 3x200-maxout MLPs,
-# out of reach of a CPU minute. The departures, each keeping the preset's objective:
-# - learning rate 1e-3 for both players (5x-20x the papers'): 2-D points need few, large steps;
-# - ema 0.999: samples, evaluation and the export use an exponential moving average of G's
-#   weights (Yazici et al. 2019); the last iterate keeps rotating between modes on a toy
-#   mixture while its average covers them (tools/ring_ema.py: 8/8 ring modes for 3 seeds);
-# - zero_gp 1 for the 1:1 non-saturating / least-squares / f-GAN presets: a zero-centred
-#   gradient penalty on real-fake interpolates (Thanh-Tung et al. 2019; Mescheder et al. 2018
-#   penalise real points), which keeps the discriminator from sharpening around the modes
-#   found so far; sngan keeps its spectral norm and hinge loss alone, wgan its clipping,
-#   wgan_gp its own (1-centred) penalty;
-# - 1,000 generator updates an epoch (steps), 7 epochs (about 75 s on an idle core at one
-#   thread), at the command's batch 256. The 5-critic-update presets get 2 epochs of 500
-#   (1,000 generator, 5,000 critic updates, about 25 s): on grid25 at 2,000 updates with
-#   lr 1e-3, wgan_gp captured 0-1 modes (seed 0; also with the reference toy code's lambda
-#   0.1, igul222/improved_wgan_training gan_toy.py), and sngan 1 mode at 8,000 updates with
-#   or without the zero-centred penalty: these Lipschitz-bounded critics barely separate
-#   modes 40 sigma apart at this data scale within a CPU minute, so more updates of the same
-#   recipe would not buy the bar; what would is open (docs/benchmarks.md, mixtures).
-# `--g-lr 2e-4 --d-lr 2e-4 --ema 0 --zero-gp 0 --steps 100 --epochs 10` is the paper's form
-# (dcgan; see gan_apps.models.presets for each preset's rates). Measured in
-# docs/benchmarks.md, blocks `mixtures` and `mixtures_pack` (tools/bench.py mixtures).
-_POINTS_BASE = {"epochs": 7, "steps": 1000, "g_lr": 1e-3, "d_lr": 1e-3, "ema": 0.999}
-POINTS_RECIPES = {
-    "dcgan": {**_POINTS_BASE, "zero_gp": 1.0},
-    "lsgan": {**_POINTS_BASE, "zero_gp": 1.0},
-    "fgan": {**_POINTS_BASE, "zero_gp": 1.0},
-    "wgan": {**_POINTS_BASE, "epochs": 2, "steps": 500},
-    "wgan_gp": {**_POINTS_BASE, "epochs": 2, "steps": 500},
-    "sngan": dict(_POINTS_BASE),
-}
-for _name, _recipe in POINTS_RECIPES.items():
-    MODELS[_name].recipes[POINTS] = _recipe
 
 
 def model_names():
