@@ -380,7 +380,8 @@ def _recipe_text(entry):
     names = {"epochs": "{} epochs".format, "batch_size": "batch {}".format,
              "g_lr": lambda v: f"G's rate {_rate(v)}", "d_lr": lambda v: f"D's rate {_rate(v)}",
              "width": "width {}".format, "steps": "{} steps an epoch".format,
-             "ema": "EMA of G {}".format, "zero_gp": "zero-centred GP {:g}".format}
+             "ema": "EMA of G {}".format, "zero_gp": "zero-centred GP {:g}".format,
+             "n_critic": "{} D update(s) per G update".format}
     return "".join(f"; on {'images' if kind == registry.IMAGE else kind} "
                    + ", ".join(names[k](v) for k, v in recipe.items())
                    for kind, recipe in entry.recipes.items())
@@ -441,6 +442,10 @@ GAN = Command("gan", None, top_level=True, actions=(
                Option("--d-lr", "d_lr", LEARNING_RATE, metavar="LR",
                       help="the discriminator's learning rate (default: the model's recipe, "
                            "listed below; otherwise its paper's)"),
+               Option("--n-critic", "n_critic", POSITIVE_INT, metavar="N",
+                      help="discriminator updates per generator update, each on its own "
+                           "minibatch (default: the model's recipe, listed below; otherwise "
+                           "its paper's)"),
                Option("--ema", "ema", DECAY, metavar="DECAY",
                       help="keep an exponential moving average of G's weights with this decay "
                            "(e.g. 0.999); used for samples, evaluation and export (default: "

@@ -104,7 +104,7 @@ def get_preset(name):
 def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channels=1,
                 num_classes=None, latent_dim=None, width=64, objective=None, divergence=None,
                 coding=None, ortho_reg=0.0, seed=None, jit_compile="auto", steps_per_execution=1,
-                pack=1, augment=None, g_lr=None, d_lr=None, zero_gp=0.0):
+                pack=1, augment=None, g_lr=None, d_lr=None, zero_gp=0.0, n_critic=None):
     """Build and compile any model of the family by name (a preset, or a family member by
     the builder its :mod:`gan_apps.registry` entry names).
 
@@ -122,6 +122,11 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
 
     ``g_lr`` and ``d_lr`` replace the learning rates of the generator's and the
     discriminator's optimizers (None keeps the recipe's), for any model with both.
+
+    ``n_critic`` replaces the number of discriminator updates per generator update (None keeps
+    the paper's: 5 for wgan, wgan_gp, cgan and mmdgan, 2 for biggan, else 1), for any model
+    whose steps are :class:`GAN`'s; each critic update takes its own minibatch (Arjovsky et al.
+    2017, Algorithm 1), so the pipeline feeds ``n_critic`` minibatches a step.
     """
     model = _build_model(name, data_kind=data_kind, arch=arch, resolution=resolution,
                          channels=channels, num_classes=num_classes, latent_dim=latent_dim,
@@ -137,6 +142,13 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
             raise UserInputError(f"{flag} is not available for --model {name}: it has no "
                                  f"{attribute.replace('_', ' ')}")
         getattr(optimizer, "inner_optimizer", optimizer).learning_rate = float(value)
+    if n_critic is not None:
+        if not isinstance(model, GAN):
+            raise UserInputError(f"--n-critic is not available for --model {name}: it has no "
+                                 "discriminator")
+        if int(n_critic) < 1:
+            raise UserInputError(f"--n-critic must be >= 1, got {n_critic}")
+        model.n_critic = int(n_critic)
     return model
 
 

@@ -24,7 +24,7 @@ KIND = "gan"
 ARCHITECTURE_KEYS = (
     "model", "arch", "data", "resolution", "channels", "latent_dim", "width",
     "objective", "divergence", "coding", "batch_size", "ema", "ortho_reg", "pack", "augment",
-    "g_lr", "d_lr", "zero_gp",
+    "g_lr", "d_lr", "zero_gp", "n_critic",
 )
 DEFAULTS = {
     "image": {"epochs": 60, "batch_size": 64, "width": 32},
@@ -44,8 +44,8 @@ def train(*, callbacks=(), verbose="auto", **options):
     Args mirror ``gan-apps train``. ``steps`` is steps per epoch (default: the model's
     recipe for the data kind, :data:`gan_apps.registry.POINTS_RECIPES` on the 2-D mixtures,
     else one pass over the data); ``epochs`` the total number of epochs, counted across resumes.
-    One step is one generator update; with ``n_critic`` > 1 it consumes ``n_critic``
-    minibatches (one per critic update). ``eval_every`` evaluates every so many epochs (0 turns it off; default 5 on digits
+    One step is one generator update; it consumes ``n_critic`` minibatches, one per critic
+    update (``n_critic``: the model's recipe, else its paper's). ``eval_every`` evaluates every so many epochs (0 turns it off; default 5 on digits
     with the digits features, 1 on mixtures, off elsewhere) and keeps the best generator
     by FID (images) or high-quality fraction (mixtures) in ``best_generator.keras``.
     ``ema`` (a decay such as 0.999) keeps a moving average of the generator's weights,
@@ -127,6 +127,7 @@ def run_config(options, source, info):
         # None: the model's recipe.
         "g_lr": options["g_lr"] or defaults.get("g_lr"),
         "d_lr": options["d_lr"] or defaults.get("d_lr"),
+        "n_critic": options["n_critic"] or defaults.get("n_critic"),
         # Recorded only when on, so runs from before these options resume unchanged.
         "pack": options["pack"] if (options["pack"] or 1) != 1 else None,
         "zero_gp": _recipe_value(options["zero_gp"], defaults.get("zero_gp")),
@@ -163,6 +164,7 @@ class _Builders:
             steps_per_execution=options["steps_per_execution"],
             pack=config["pack"] or 1, augment=config["augment"],
             g_lr=config["g_lr"], d_lr=config["d_lr"], zero_gp=config.get("zero_gp") or 0.0,
+            n_critic=config.get("n_critic"),
         )
         if config["ema"]:
             self.averager = gan_callbacks.ExponentialMovingAverage(network, config["ema"])

@@ -216,7 +216,7 @@ def test_readme_model_tables_list_exactly_the_registry():
 
 def test_readme_recipe_table_gives_exactly_the_registrys_image_recipes():
     flags = {"epochs": "--epochs {}", "batch_size": "--batch-size {}", "d_lr": "--d-lr {:.0e}",
-             "g_lr": "--g-lr {:.0e}"}
+             "g_lr": "--g-lr {:.0e}", "n_critic": "--n-critic {}"}
     listed = {}
     for first, cells in _readme_table("Presets", "models"):
         for name in first.split("`, `"):
@@ -283,7 +283,8 @@ def test_train_help_lists_each_models_recipe_and_train_uses_it(capsys):
         recipe = entry.recipe("image")
         for key, value in recipe.items():
             text = {"epochs": f"{value} epochs", "batch_size": f"batch {value}",
-                    "d_lr": f"D's rate {value:.0e}", "g_lr": f"G's rate {value:.0e}"}[key]
+                    "d_lr": f"D's rate {value:.0e}", "g_lr": f"G's rate {value:.0e}",
+                    "n_critic": f"{value} D update(s) per G update"}[key]
             assert text.replace("e-0", "e-") in lines[name].split("; on images ")[1], (name, key)
         if registry.IMAGE not in entry.data_kinds:
             continue
@@ -291,11 +292,13 @@ def test_train_help_lists_each_models_recipe_and_train_uses_it(capsys):
                                        source, info)
         for key in ("epochs", "batch_size"):
             assert config[key] == recipe.get(key, generation.DEFAULTS["image"][key]), (name, key)
-        assert config["d_lr"] == recipe.get("d_lr") and config["g_lr"] == recipe.get("g_lr")
+        for key in ("d_lr", "g_lr", "n_critic"):
+            assert config[key] == recipe.get(key), (name, key)
         given = generation.run_config(commands.settings(
-            "gan", "train", {"model": name, "epochs": 7, "batch_size": 16, "d_lr": 3e-4}),
-            source, info)
-        assert (given["epochs"], given["batch_size"], given["d_lr"]) == (7, 16, 3e-4), name
+            "gan", "train", {"model": name, "epochs": 7, "batch_size": 16, "d_lr": 3e-4,
+                             "n_critic": 2}), source, info)
+        assert (given["epochs"], given["batch_size"], given["d_lr"], given["n_critic"]) == \
+            (7, 16, 3e-4, 2), name
 
 
 def test_every_action_is_a_subcommand_with_its_declared_flags():

@@ -191,3 +191,44 @@ def test_learning_rate_flag_refused_for_a_model_without_that_player():
 
     with pytest.raises(UserInputError, match="--d-lr is not available for --model gmmn"):
         presets.build_model("gmmn", resolution=16, channels=1, width=4, seed=0, d_lr=1e-4)
+
+
+def test_n_critic_flag_sets_the_critic_updates_of_a_training_run(tmp_path, monkeypatch):
+    """``--n-critic 3`` on dcgan (paper: 1): one epoch of 2 steps makes 6 critic and 2
+    generator updates, each critic update on a batch of 4 (the step's 12 rows, interleaved)."""
+    import json
+    import os
+
+    from gan_apps.pipelines import generation
+
+    counts = {}
+
+    class Count(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            counts["d"] = int(self.model.d_optimizer.iterations)
+            counts["g"] = int(self.model.g_optimizer.iterations)
+
+    original = presets.GAN.discriminator_step
+
+    def recording_step(self, real, *args, **kwargs):
+        counts.setdefault("critic_rows", set()).add(int(real.shape[0]))
+        return original(self, real, *args, **kwargs)
+
+    monkeypatch.setattr(presets.GAN, "discriminator_step", recording_step)
+    out = generation.train(out=str(tmp_path / "run"), model="dcgan", n_critic=3, epochs=1,
+                           steps=2, batch_size=4, width=4, eval_every=0, verbose=0,
+                           callbacks=[Count()])
+    with open(os.path.join(out, "config.json")) as f:
+        assert json.load(f)["n_critic"] == 3
+    assert (counts["d"], counts["g"], counts["critic_rows"]) == (6, 2, {4})
+
+
+def test_n_critic_flag_refused_for_a_model_without_a_discriminator():
+    from gan_apps.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="--n-critic is not available for --model vae"):
+        presets.build_model("vae", resolution=8, channels=1, width=4, seed=0, n_critic=2)
+    with pytest.raises(UserInputError, match="--n-critic must be >= 1, got 0"):
+        presets.build_model("dcgan", resolution=16, channels=1, width=4, seed=0, n_critic=0)
+    assert presets.build_model("dcgan", resolution=16, channels=1, width=4, seed=0,
+                               n_critic=3).n_critic == 3

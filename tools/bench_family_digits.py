@@ -134,6 +134,8 @@ def table(models, seeds, args, wall):
             return mean_std([r.get(key) for r in results], digits)
 
         budget = f"{config['epochs']} epochs, batch {config['batch_size']}"
+        if config.get("n_critic"):
+            budget += f", {config['n_critic']} critic update(s) a step"
         accuracy = col("conditional_accuracy", 3)
         if any("code_match" in r for r in scored):
             accuracy = "code match " + col("code_match", 3)
