@@ -50,13 +50,14 @@ class ModelEntry:
 # epochs (accuracy near 1) and DCGAN's recipe levels off at FID 33-35 from epoch 150 on. A
 # discriminator at half the generator's rate and batch 32 (twice the updates per epoch) take
 # DCGAN to FID 31.9 +- 2.6 at epoch 150 (three seeds) and SN-GAN to 16.9-20.9 (one thread,
-# three seeds), which is why sngan is the default job; it stops at epoch 120 (FID 25-28 at
-# one thread) to fit the default job's 5 minutes at two threads. AC-GAN with the same
+# three seeds), which is why sngan is the default job; it stops at epoch 120 (FID 23.6 +- 2.5
+# over three seeds at two threads) to bring the default job near 5 minutes at two threads
+# (about 5.3 at the 51 ms a step measured on 2026-12-01). AC-GAN with the same
 # departures is at its best from epoch 15 to 125 and loses recall after (FID 93 at epoch
 # 150), hence 60 epochs. The projection cGAN (hinge, SN, five critic updates at batch 64 in
 # its paper: FID 485 after 120 generator updates) takes the same departures and one critic
 # update per generator update, the SN-GAN recipe's n_dis = 1 (Miyato et al. 2018, Table 1,
-# setting C): FID 14.8 at epoch 45, 14.6 at 60 (conditional accuracy 0.97-0.99). WGAN-GP
+# setting C): FID 14.1 +- 0.9 at epoch 60 over three seeds (conditional accuracy 0.978). WGAN-GP
 # keeps its paper's recipe (batch 64, five critic updates per generator update, each epoch 4
 # generator updates); it needs 1,280 generator updates to reach FID 60 and 1,440 reach 50 (a
 # quarter of an hour on one core), hence 360 epochs. The probes and the measured results are
@@ -64,7 +65,7 @@ class ModelEntry:
 # them. `--d-lr 2e-4 --batch-size 64 --epochs 60` gives a preset its paper's rates back
 # (`--n-critic 5` too for cgan). The VAE (Bora et al. 2017's MNIST settings: latent 20, Adam
 # 1e-3; batch 100 in Kingma & Welling 2013) is still improving where the command's 60 epochs
-# stop (FID 77.6): at batch 32 it reads 65.3 at epoch 150 and 55.3 at 300 (one thread, seed 0),
+# stop (FID 77.6): at batch 32 it reads 65.3 at epoch 150 and 55.7 +- 0.6 at 300 (three seeds),
 # a few minutes of a cheap step, hence batch 32 for 300 epochs.
 ONE_TO_ONE_IMAGE = {"epochs": 150, "batch_size": 32, "d_lr": 1e-4}
 
