@@ -35,8 +35,23 @@ EVAL_SAMPLES = 2500  # the protocol's sample count (DESIGN.md)
 
 
 def machine():
+    """The machine in words, with the CPU's model name and whether it has AVX-512: the same
+    one-thread run gave other numbers, at another speed, on hosts that differ in these."""
     cores = os.cpu_count()
     cpu = platform.processor() or platform.machine()
+    model, avx512 = "", False
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and not model:
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    avx512 = "avx512f" in line.split()
+                    break
+    except OSError:
+        pass
+    if model:
+        cpu += f" ({model}, {'with' if avx512 else 'no'} AVX-512)"
     return f"{cpu}, {cores} cores, TF {tf.__version__}, Keras {keras.__version__}"
 
 
