@@ -370,15 +370,15 @@ def _model_help():
             f"(default {DEFAULT_MODEL})")
 
 
-def _rate(value):
-    """``1e-4`` rather than Python's ``0.0001``."""
+def rate_text(value):
+    """A learning rate as people write it: ``1e-4`` rather than Python's ``0.0001``."""
     return f"{value:.1e}".replace(".0e", "e").replace("e-0", "e-") if value < 1e-3 else f"{value:g}"
 
 
 def _recipe_text(entry):
     """``"; on images 150 epochs, batch 32, D's rate 1e-4"`` for a model's recipes."""
     names = {"epochs": "{} epochs".format, "batch_size": "batch {}".format,
-             "g_lr": lambda v: f"G's rate {_rate(v)}", "d_lr": lambda v: f"D's rate {_rate(v)}",
+             "g_lr": lambda v: f"G's rate {rate_text(v)}", "d_lr": lambda v: f"D's rate {rate_text(v)}",
              "width": "width {}".format, "steps": "{} steps an epoch".format,
              "ema": "EMA of G {}".format, "zero_gp": "zero-centred GP {:g}".format,
              "n_critic": "{} D update(s) per G update".format}

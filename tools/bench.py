@@ -39,19 +39,11 @@ def machine():
     one-thread run gave other numbers, at another speed, on hosts that differ in these."""
     cores = os.cpu_count()
     cpu = platform.processor() or platform.machine()
-    model, avx512 = "", False
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name") and not model:
-                    model = line.split(":", 1)[1].strip()
-                elif line.startswith("flags"):
-                    avx512 = "avx512f" in line.split()
-                    break
-    except OSError:
-        pass
+    info = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    model = re.search(r"^model name\s*:\s*(.+)$", info, re.M)
     if model:
-        cpu += f" ({model}, {'with' if avx512 else 'no'} AVX-512)"
+        avx512 = re.search(r"^flags\s*:.*\bavx512f\b", info, re.M)
+        cpu += f" ({model.group(1).strip()}, {'with' if avx512 else 'no'} AVX-512)"
     return f"{cpu}, {cores} cores, TF {tf.__version__}, Keras {keras.__version__}"
 
 

@@ -141,6 +141,7 @@ def seeds(args):
     """The default job once per seed (graph mode, 2 threads): block ``default_job``."""
     sys.path.insert(0, os.path.dirname(__file__))
     import bench
+    from gan_apps.commands import rate_text
 
     work = args.work or tempfile.mkdtemp(prefix="bench_job_")
     start = time.time()
@@ -161,14 +162,13 @@ def seeds(args):
         print(seed, round(total), last["fid"], flush=True)
     floor = _digits_floor()
     fids = [float(r[2]["fid"]) for r in rows]
-    d_rate = f"{config['d_lr']:.0e}".replace("e-0", "e-")  # 1e-4, not 0.0001
     lines = [
         f"Command: `python tools/bench_job.py --seeds {args.seeds}"
         f"{' --epochs ' + str(args.epochs) if args.epochs else ''}` (each seed: `gan-apps "
         "train --seed S`)  ",
         f"Machine: {bench.machine()}. Total wall time {time.time() - start:.0f} s.  ",
         f"Protocol: the default job (`{config['model']}`, batch {config['batch_size']}, D's "
-        f"learning rate {d_rate}, {config['epochs']} epochs) in a fresh process per "
+        f"learning rate {rate_text(config['d_lr'])}, {config['epochs']} epochs) in a fresh process per "
         "seed, one at a time (2 threads, graph mode); wall time from before TensorFlow's import to the export's end; metrics of the "
         "last evaluation (epoch " + rows[0][2]["epoch"] + ", 1,000 samples against the 360 "
         "held-out test digits on the shipped digits-CNN features). Floor: the same metrics for "
