@@ -381,7 +381,8 @@ def _recipe_text(entry):
              "g_lr": lambda v: f"G's rate {rate_text(v)}", "d_lr": lambda v: f"D's rate {rate_text(v)}",
              "width": "width {}".format, "steps": "{} steps an epoch".format,
              "ema": "EMA of G {}".format, "zero_gp": "zero-centred GP {:g}".format,
-             "n_critic": "{} D update(s) per G update".format}
+             "n_critic": "{} D update(s) per G update".format,
+             "unroll_steps": "{} unrolled D step(s)".format}
     return "".join(f"; on {'images' if kind == registry.IMAGE else kind} "
                    + ", ".join(names[k](v) for k, v in recipe.items())
                    for kind, recipe in entry.recipes.items())
@@ -446,6 +447,10 @@ GAN = Command("gan", None, top_level=True, actions=(
                       help="discriminator updates per generator update, each on its own "
                            "minibatch (default: the model's recipe, listed below; otherwise "
                            "its paper's)"),
+               Option("--unroll-steps", "unroll_steps", COUNT, metavar="K",
+                      help="for --model unrolled: the discriminator updates the generator "
+                           "looks ahead through (default: the model's recipe, listed below; "
+                           "otherwise the paper's 5; 0 is the plain GAN)"),
                Option("--ema", "ema", DECAY, metavar="DECAY",
                       help="keep an exponential moving average of G's weights with this decay "
                            "(e.g. 0.999); used for samples, evaluation and export (default: "

@@ -20,6 +20,8 @@ generator update, penalties and optimizers as published:
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import inspect
 from typing import Callable
 
 import keras
@@ -104,7 +106,8 @@ def get_preset(name):
 def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channels=1,
                 num_classes=None, latent_dim=None, width=64, objective=None, divergence=None,
                 coding=None, ortho_reg=0.0, seed=None, jit_compile="auto", steps_per_execution=1,
-                pack=1, augment=None, g_lr=None, d_lr=None, zero_gp=0.0, n_critic=None):
+                pack=1, augment=None, g_lr=None, d_lr=None, zero_gp=0.0, n_critic=None,
+                unroll_steps=None):
     """Build and compile any model of the family by name (a preset, or a family member by
     the builder its :mod:`gan_apps.registry` entry names).
 
@@ -127,13 +130,17 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
     the paper's: 5 for wgan, wgan_gp, cgan and mmdgan, 2 for biggan, else 1), for any model
     whose steps are :class:`GAN`'s; each critic update takes its own minibatch (Arjovsky et al.
     2017, Algorithm 1), so the pipeline feeds ``n_critic`` minibatches a step.
+
+    ``unroll_steps`` replaces the unrolled GAN's K, the discriminator updates its generator
+    looks ahead through (None keeps the paper's 5; Metz et al. 2017, Sec. 2.2); refused for
+    every other model.
     """
     model = _build_model(name, data_kind=data_kind, arch=arch, resolution=resolution,
                          channels=channels, num_classes=num_classes, latent_dim=latent_dim,
                          width=width, objective=objective, divergence=divergence, coding=coding,
                          ortho_reg=ortho_reg, seed=seed, jit_compile=jit_compile,
                          steps_per_execution=steps_per_execution, pack=pack, augment=augment,
-                         zero_gp=zero_gp)
+                         zero_gp=zero_gp, unroll_steps=unroll_steps)
     for flag, attribute, value in (("--g-lr", "g_optimizer", g_lr), ("--d-lr", "d_optimizer", d_lr)):
         if value is None:
             continue
@@ -152,9 +159,15 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
     return model
 
 
+def _builder(entry):
+    """The build function a family member's registry entry names (``module:function``)."""
+    module, function = entry.builder.split(":")
+    return getattr(importlib.import_module(f"gan_apps.models.{module}"), function)
+
+
 def _build_model(name, *, data_kind, arch, resolution, channels, num_classes, latent_dim, width,
                  objective, divergence, coding, ortho_reg, seed, jit_compile,
-                 steps_per_execution, pack, augment, zero_gp=0.0):
+                 steps_per_execution, pack, augment, zero_gp=0.0, unroll_steps=None):
     extra = []
     if zero_gp:
         if zero_gp < 0:
@@ -165,6 +178,11 @@ def _build_model(name, *, data_kind, arch, resolution, channels, num_classes, la
             raise UserInputError(f"--ortho-reg must be >= 0, got {ortho_reg}")
         extra.append(penalties.OrthogonalRegularization(ortho_reg, off_diagonal=True, on="generator"))
     entry = get_preset(name)
+    unrolls = entry.kind != "preset" and "unroll_steps" in inspect.signature(
+        _builder(entry)).parameters
+    if unroll_steps is not None and not unrolls:
+        raise UserInputError(f"--unroll-steps is not available for --model {name}: only "
+                             "--model unrolled looks ahead through discriminator updates")
     if entry.kind == "preset":
         return build_gan(
             name, data_kind=data_kind, arch=arch, resolution=resolution, channels=channels,
@@ -172,9 +190,6 @@ def _build_model(name, *, data_kind, arch, resolution, channels, num_classes, la
             coding=coding, seed=seed, jit_compile=jit_compile, extra_penalties=extra,
             steps_per_execution=steps_per_execution, pack=pack, augment=augment,
         )
-    import importlib
-    import inspect
-
     for flag, value in (("--divergence", divergence), ("--coding", coding)):
         if value is not None:
             raise UserInputError(f"{flag} does not apply to --model {name}")
@@ -183,8 +198,7 @@ def _build_model(name, *, data_kind, arch, resolution, channels, num_classes, la
     if int(pack or 1) > 1:
         raise UserInputError(f"--pack is available for the presets "
                              f"({', '.join(PRESETS)}), not --model {name}")
-    module, function = entry.builder.split(":")
-    builder = getattr(importlib.import_module(f"gan_apps.models.{module}"), function)
+    builder = _builder(entry)
     options = {}
     if steps_per_execution != 1:
         if "steps_per_execution" not in inspect.signature(builder).parameters:
@@ -196,6 +210,8 @@ def _build_model(name, *, data_kind, arch, resolution, channels, num_classes, la
                                                          ("--zero-gp", zero_gp)) if value)
             raise UserInputError(f"{flags} is not available for --model {name}")
         options["extra_penalties"] = extra
+    if unroll_steps is not None:
+        options["unroll_steps"] = unroll_steps
     model = builder(
         data_kind=data_kind, resolution=resolution, channels=channels, num_classes=num_classes,
         latent_dim=latent_dim, width=width, objective=objective, seed=seed,

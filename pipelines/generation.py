@@ -24,7 +24,7 @@ KIND = "gan"
 ARCHITECTURE_KEYS = (
     "model", "arch", "data", "resolution", "channels", "latent_dim", "width",
     "objective", "divergence", "coding", "batch_size", "ema", "ortho_reg", "pack", "augment",
-    "g_lr", "d_lr", "zero_gp", "n_critic",
+    "g_lr", "d_lr", "zero_gp", "n_critic", "unroll_steps",
 )
 DEFAULTS = {
     "image": {"epochs": 60, "batch_size": 64, "width": 32},
@@ -128,6 +128,9 @@ def run_config(options, source, info):
         "g_lr": options["g_lr"] or defaults.get("g_lr"),
         "d_lr": options["d_lr"] or defaults.get("d_lr"),
         "n_critic": options["n_critic"] or defaults.get("n_critic"),
+        # 0 is a setting here (the plain GAN), not "off"; None: the model's own K.
+        "unroll_steps": (defaults.get("unroll_steps") if options["unroll_steps"] is None
+                         else options["unroll_steps"]),
         # Recorded only when on, so runs from before these options resume unchanged.
         "pack": options["pack"] if (options["pack"] or 1) != 1 else None,
         "zero_gp": _recipe_value(options["zero_gp"], defaults.get("zero_gp")),
@@ -164,7 +167,7 @@ class _Builders:
             steps_per_execution=options["steps_per_execution"],
             pack=config["pack"] or 1, augment=config["augment"],
             g_lr=config["g_lr"], d_lr=config["d_lr"], zero_gp=config.get("zero_gp") or 0.0,
-            n_critic=config.get("n_critic"),
+            n_critic=config.get("n_critic"), unroll_steps=config.get("unroll_steps"),
         )
         if config["ema"]:
             self.averager = gan_callbacks.ExponentialMovingAverage(network, config["ema"])

@@ -232,3 +232,36 @@ def test_n_critic_flag_refused_for_a_model_without_a_discriminator():
         presets.build_model("dcgan", resolution=16, channels=1, width=4, seed=0, n_critic=0)
     assert presets.build_model("dcgan", resolution=16, channels=1, width=4, seed=0,
                                n_critic=3).n_critic == 3
+
+
+def test_unroll_steps_flag_sets_the_look_ahead_of_a_training_run(tmp_path):
+    """``--unroll-steps 2`` reaches the unrolled GAN that ``fit`` trains and is recorded in
+    config.json (a resume must keep it); without it the model keeps the paper's K = 5."""
+    import json
+    import os
+
+    from gan_apps.pipelines import generation
+
+    seen = {}
+
+    class Look(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            seen["k"] = self.model.unroll_steps
+
+    out = generation.train(out=str(tmp_path / "run"), model="unrolled", data="ring8",
+                           unroll_steps=2, epochs=1, steps=2, batch_size=8, eval_every=0,
+                           verbose=0, callbacks=[Look()])
+    with open(os.path.join(out, "config.json")) as f:
+        assert json.load(f)["unroll_steps"] == 2
+    assert seen["k"] == 2
+    assert presets.build_model("unrolled", data_kind="points", seed=0).unroll_steps == 5
+    assert presets.build_model("unrolled", data_kind="points", seed=0,
+                               unroll_steps=0).unroll_steps == 0
+
+
+def test_unroll_steps_flag_refused_for_models_that_do_not_unroll():
+    from gan_apps.errors import UserInputError
+
+    for name in ("dcgan", "gmmn"):
+        with pytest.raises(UserInputError, match=f"--unroll-steps is not available for --model {name}"):
+            presets.build_model(name, resolution=16, channels=1, width=4, seed=0, unroll_steps=1)
