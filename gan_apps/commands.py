@@ -382,7 +382,8 @@ def _recipe_text(entry):
              "width": "width {}".format, "steps": "{} steps an epoch".format,
              "ema": "EMA of G {}".format, "zero_gp": "zero-centred GP {:g}".format,
              "n_critic": "{} D update(s) per G update".format,
-             "unroll_steps": "{} unrolled D step(s)".format}
+             "unroll_steps": "{} unrolled D step(s)".format,
+             "unroll_order": "{}-order unrolling".format}
     return "".join(f"; on {'images' if kind == registry.IMAGE else kind} "
                    + ", ".join(names[k](v) for k, v in recipe.items())
                    for kind, recipe in entry.recipes.items())
@@ -451,6 +452,11 @@ GAN = Command("gan", None, top_level=True, actions=(
                       help="for --model unrolled: the discriminator updates the generator "
                            "looks ahead through (default: the model's recipe, listed below; "
                            "otherwise the paper's 5; 0 is the plain GAN)"),
+               Option("--unroll-order", "unroll_order", choices=registry.UNROLL_ORDERS,
+                      help="for --model unrolled: second differentiates the generator's "
+                           "loss through the unrolled updates (the paper's), first treats "
+                           "the unrolled weights as constants (default: the model's recipe, "
+                           "listed below; otherwise second)"),
                Option("--ema", "ema", DECAY, metavar="DECAY",
                       help="keep an exponential moving average of G's weights with this decay "
                            "(e.g. 0.999); used for samples, evaluation and export (default: "

@@ -100,6 +100,10 @@ GMMN_IMAGE = {"epochs": 120}
 # `--g-lr 2e-4 --d-lr 2e-4 --ema 0 --zero-gp 0 --steps 100 --epochs 10` is the paper's form
 # (dcgan; see gan_apps.models.presets for each preset's rates). Measured in
 # docs/benchmarks.md, blocks `mixtures` and `mixtures_pack` (tools/bench.py mixtures).
+# `--unroll-order`: whether the unrolled GAN's generator gradient flows through the unrolled
+# discriminator updates (second, Metz et al. 2017 eq. 6) or treats them as constants (first).
+UNROLL_ORDERS = ("first", "second")
+
 _POINTS_BASE = {"epochs": 7, "steps": 1000, "g_lr": 1e-3, "d_lr": 1e-3, "ema": 0.999}
 POINTS_RECIPES = {
     "dcgan": {**_POINTS_BASE, "zero_gp": 1.0},

@@ -107,7 +107,7 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
                 num_classes=None, latent_dim=None, width=64, objective=None, divergence=None,
                 coding=None, ortho_reg=0.0, seed=None, jit_compile="auto", steps_per_execution=1,
                 pack=1, augment=None, g_lr=None, d_lr=None, zero_gp=0.0, n_critic=None,
-                unroll_steps=None):
+                unroll_steps=None, unroll_order=None):
     """Build and compile any model of the family by name (a preset, or a family member by
     the builder its :mod:`gan_apps.registry` entry names).
 
@@ -132,15 +132,18 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
     2017, Algorithm 1), so the pipeline feeds ``n_critic`` minibatches a step.
 
     ``unroll_steps`` replaces the unrolled GAN's K, the discriminator updates its generator
-    looks ahead through (None keeps the paper's 5; Metz et al. 2017, Sec. 2.2); refused for
-    every other model.
+    looks ahead through (None keeps the paper's 5; Metz et al. 2017, Sec. 2.2), and
+    ``unroll_order`` whether its generator's gradient flows through those updates
+    (``"second"``, the paper's, eq. 6) or treats the unrolled weights as constants
+    (``"first"``: the look-ahead alone, without the term Sec. 2.3 credits with countering
+    mode collapse); both refused for every other model.
     """
     model = _build_model(name, data_kind=data_kind, arch=arch, resolution=resolution,
                          channels=channels, num_classes=num_classes, latent_dim=latent_dim,
                          width=width, objective=objective, divergence=divergence, coding=coding,
                          ortho_reg=ortho_reg, seed=seed, jit_compile=jit_compile,
                          steps_per_execution=steps_per_execution, pack=pack, augment=augment,
-                         zero_gp=zero_gp, unroll_steps=unroll_steps)
+                         zero_gp=zero_gp, unroll_steps=unroll_steps, unroll_order=unroll_order)
     for flag, attribute, value in (("--g-lr", "g_optimizer", g_lr), ("--d-lr", "d_optimizer", d_lr)):
         if value is None:
             continue
@@ -167,7 +170,8 @@ def _builder(entry):
 
 def _build_model(name, *, data_kind, arch, resolution, channels, num_classes, latent_dim, width,
                  objective, divergence, coding, ortho_reg, seed, jit_compile,
-                 steps_per_execution, pack, augment, zero_gp=0.0, unroll_steps=None):
+                 steps_per_execution, pack, augment, zero_gp=0.0, unroll_steps=None,
+                 unroll_order=None):
     extra = []
     if zero_gp:
         if zero_gp < 0:
@@ -180,9 +184,13 @@ def _build_model(name, *, data_kind, arch, resolution, channels, num_classes, la
     entry = get_preset(name)
     unrolls = entry.kind != "preset" and "unroll_steps" in inspect.signature(
         _builder(entry)).parameters
-    if unroll_steps is not None and not unrolls:
-        raise UserInputError(f"--unroll-steps is not available for --model {name}: only "
-                             "--model unrolled looks ahead through discriminator updates")
+    for flag, value in (("--unroll-steps", unroll_steps), ("--unroll-order", unroll_order)):
+        if value is not None and not unrolls:
+            raise UserInputError(f"{flag} is not available for --model {name}: only "
+                                 "--model unrolled looks ahead through discriminator updates")
+    if unroll_order not in (None, *registry.UNROLL_ORDERS):
+        raise UserInputError(f"--unroll-order must be one of {', '.join(registry.UNROLL_ORDERS)}, "
+                             f"got {unroll_order!r}")
     if entry.kind == "preset":
         return build_gan(
             name, data_kind=data_kind, arch=arch, resolution=resolution, channels=channels,
@@ -212,6 +220,8 @@ def _build_model(name, *, data_kind, arch, resolution, channels, num_classes, la
         options["extra_penalties"] = extra
     if unroll_steps is not None:
         options["unroll_steps"] = unroll_steps
+    if unroll_order is not None:
+        options["second_order"] = unroll_order == "second"
     model = builder(
         data_kind=data_kind, resolution=resolution, channels=channels, num_classes=num_classes,
         latent_dim=latent_dim, width=width, objective=objective, seed=seed,

@@ -24,7 +24,7 @@ KIND = "gan"
 ARCHITECTURE_KEYS = (
     "model", "arch", "data", "resolution", "channels", "latent_dim", "width",
     "objective", "divergence", "coding", "batch_size", "ema", "ortho_reg", "pack", "augment",
-    "g_lr", "d_lr", "zero_gp", "n_critic", "unroll_steps",
+    "g_lr", "d_lr", "zero_gp", "n_critic", "unroll_steps", "unroll_order",
 )
 DEFAULTS = {
     "image": {"epochs": 60, "batch_size": 64, "width": 32},
@@ -131,6 +131,7 @@ def run_config(options, source, info):
         # 0 is a setting here (the plain GAN), not "off"; None: the model's own K.
         "unroll_steps": (defaults.get("unroll_steps") if options["unroll_steps"] is None
                          else options["unroll_steps"]),
+        "unroll_order": options["unroll_order"] or defaults.get("unroll_order"),
         # Recorded only when on, so runs from before these options resume unchanged.
         "pack": options["pack"] if (options["pack"] or 1) != 1 else None,
         "zero_gp": _recipe_value(options["zero_gp"], defaults.get("zero_gp")),
@@ -168,6 +169,7 @@ class _Builders:
             pack=config["pack"] or 1, augment=config["augment"],
             g_lr=config["g_lr"], d_lr=config["d_lr"], zero_gp=config.get("zero_gp") or 0.0,
             n_critic=config.get("n_critic"), unroll_steps=config.get("unroll_steps"),
+            unroll_order=config.get("unroll_order"),
         )
         if config["ema"]:
             self.averager = gan_callbacks.ExponentialMovingAverage(network, config["ema"])

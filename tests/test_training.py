@@ -234,9 +234,10 @@ def test_n_critic_flag_refused_for_a_model_without_a_discriminator():
                                n_critic=3).n_critic == 3
 
 
-def test_unroll_steps_flag_sets_the_look_ahead_of_a_training_run(tmp_path):
-    """``--unroll-steps 2`` reaches the unrolled GAN that ``fit`` trains and is recorded in
-    config.json (a resume must keep it); without it the model keeps the paper's K = 5."""
+def test_unroll_flags_set_the_look_ahead_of_a_training_run(tmp_path):
+    """``--unroll-steps 2 --unroll-order first`` reach the unrolled GAN that ``fit`` trains
+    and are recorded in config.json (a resume must keep them); without them the model keeps
+    the paper's K = 5, second order."""
     import json
     import os
 
@@ -247,21 +248,29 @@ def test_unroll_steps_flag_sets_the_look_ahead_of_a_training_run(tmp_path):
     class Look(keras.callbacks.Callback):
         def on_train_end(self, logs=None):
             seen["k"] = self.model.unroll_steps
+            seen["second_order"] = self.model.second_order
 
     out = generation.train(out=str(tmp_path / "run"), model="unrolled", data="ring8",
-                           unroll_steps=2, epochs=1, steps=2, batch_size=8, eval_every=0,
-                           verbose=0, callbacks=[Look()])
+                           unroll_steps=2, unroll_order="first", epochs=1, steps=2,
+                           batch_size=8, eval_every=0, verbose=0, callbacks=[Look()])
     with open(os.path.join(out, "config.json")) as f:
-        assert json.load(f)["unroll_steps"] == 2
-    assert seen["k"] == 2
+        config = json.load(f)
+    assert (config["unroll_steps"], config["unroll_order"]) == (2, "first")
+    assert seen == {"k": 2, "second_order": False}
+    assert presets.build_model("unrolled", data_kind="points", seed=0).second_order
     assert presets.build_model("unrolled", data_kind="points", seed=0).unroll_steps == 5
     assert presets.build_model("unrolled", data_kind="points", seed=0,
                                unroll_steps=0).unroll_steps == 0
 
 
-def test_unroll_steps_flag_refused_for_models_that_do_not_unroll():
+def test_unroll_flags_refused_for_models_that_do_not_unroll():
     from gan_apps.errors import UserInputError
 
     for name in ("dcgan", "gmmn"):
         with pytest.raises(UserInputError, match=f"--unroll-steps is not available for --model {name}"):
             presets.build_model(name, resolution=16, channels=1, width=4, seed=0, unroll_steps=1)
+        with pytest.raises(UserInputError, match=f"--unroll-order is not available for --model {name}"):
+            presets.build_model(name, resolution=16, channels=1, width=4, seed=0,
+                                unroll_order="first")
+    with pytest.raises(UserInputError, match="--unroll-order must be one of first, second"):
+        presets.build_model("unrolled", data_kind="points", seed=0, unroll_order="third")
