@@ -383,7 +383,7 @@ def _recipe_text(entry):
              "ema": "EMA of G {}".format, "zero_gp": "zero-centred GP {:g}".format,
              "n_critic": "{} D update(s) per G update".format,
              "unroll_steps": "{} unrolled D step(s)".format,
-             "unroll_order": "{}-order unrolling".format}
+             "unroll_order": "{}-order unrolling".format, "objective": "{} objective".format}
     return "".join(f"; on {'images' if kind == registry.IMAGE else kind} "
                    + ", ".join(names[k](v) for k, v in recipe.items())
                    for kind, recipe in entry.recipes.items())
@@ -433,7 +433,8 @@ GAN = Command("gan", None, top_level=True, actions=(
                       help=f"size of z, at most {LATENT_DIM_MAX} (default: the model's)"),
                Option("--width", "width", POSITIVE_INT, help="network width (default 32 for images)"),
                Option("--objective", "objective",
-                      help="override the preset's objective, e.g. hinge or f:kl"),
+                      help="override the model's objective, e.g. hinge or f:kl (default: the "
+                           "model's recipe, listed below; otherwise its paper's)"),
                Option("--divergence", "divergence",
                       help="f-divergence for --model fgan (kl, reverse_kl, pearson, hellinger, "
                            "js, gan, total_variation)"),

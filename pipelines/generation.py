@@ -109,8 +109,9 @@ def run_config(options, source, info):
     return {
         "kind": KIND,
         **{key: options[key] for key in (
-            "model", "latent_dim", "objective", "divergence", "coding", "ortho_reg",
+            "model", "latent_dim", "divergence", "coding", "ortho_reg",
             "seed", "data_dir", "precision", "strategy", "steps_per_execution")},
+        "objective": options["objective"] or defaults.get("objective"),
         "steps": options["steps"] or defaults.get("steps"),
         # 0 turns the recipe's moving average off (None in config.json, as before the recipes).
         "ema": _recipe_value(options["ema"], defaults.get("ema")),
@@ -162,7 +163,7 @@ class _Builders:
             resolution=options["resolution"], channels=config["channels"],
             num_classes=self.info.num_classes if self.needs_labels else None,
             latent_dim=options["latent_dim"], width=config["width"],
-            objective=options["objective"], divergence=options["divergence"],
+            objective=config["objective"], divergence=options["divergence"],
             coding=options["coding"], ortho_reg=options["ortho_reg"] or 0.0,
             seed=options["seed"], jit_compile=runtime.jit_compile(options["jit"]),
             steps_per_execution=options["steps_per_execution"],

@@ -216,7 +216,8 @@ def test_readme_model_tables_list_exactly_the_registry():
 
 def test_readme_recipe_table_gives_exactly_the_registrys_image_recipes():
     flags = {"epochs": "--epochs {}", "batch_size": "--batch-size {}", "d_lr": "--d-lr {:.0e}",
-             "g_lr": "--g-lr {:.0e}", "n_critic": "--n-critic {}"}
+             "g_lr": "--g-lr {:.0e}", "n_critic": "--n-critic {}", "objective": "--objective {}",
+             "unroll_steps": "--unroll-steps {}", "unroll_order": "--unroll-order {}"}
     listed = {}
     for first, cells in _readme_table("Presets", "models"):
         for name in first.split("`, `"):
@@ -282,9 +283,11 @@ def test_train_help_lists_each_models_recipe_and_train_uses_it(capsys):
     for name, entry in registry.MODELS.items():
         recipe = entry.recipe("image")
         for key, value in recipe.items():
-            text = {"epochs": f"{value} epochs", "batch_size": f"batch {value}",
-                    "d_lr": f"D's rate {value:.0e}", "g_lr": f"G's rate {value:.0e}",
-                    "n_critic": f"{value} D update(s) per G update"}[key]
+            text = {"epochs": "{} epochs", "batch_size": "batch {}",
+                    "d_lr": "D's rate {:.0e}", "g_lr": "G's rate {:.0e}",
+                    "n_critic": "{} D update(s) per G update", "objective": "{} objective",
+                    "unroll_steps": "{} unrolled D step(s)",
+                    "unroll_order": "{}-order unrolling"}[key].format(value)
             assert text.replace("e-0", "e-") in lines[name].split("; on images ")[1], (name, key)
         if registry.IMAGE not in entry.data_kinds:
             continue
@@ -292,7 +295,7 @@ def test_train_help_lists_each_models_recipe_and_train_uses_it(capsys):
                                        source, info)
         for key in ("epochs", "batch_size"):
             assert config[key] == recipe.get(key, generation.DEFAULTS["image"][key]), (name, key)
-        for key in ("d_lr", "g_lr", "n_critic"):
+        for key in ("d_lr", "g_lr", "n_critic", "objective", "unroll_steps", "unroll_order"):
             assert config[key] == recipe.get(key), (name, key)
         given = generation.run_config(commands.settings(
             "gan", "train", {"model": name, "epochs": 7, "batch_size": 16, "d_lr": 3e-4,
