@@ -82,7 +82,9 @@ GMMN_IMAGE = {"epochs": 120}
 # grew to 68 where the plain path's stayed near 19. With the paper's minimax loss the
 # first-order run saturates the same way (FID 917 at epoch 15). First order, non-saturating,
 # seed 0: FID 121, 85 and 80 at epochs 10, 20 and 30, against dcgan's 127, 84 and 67 with the
-# same recipe and seed; measured to epoch 80 in docs/benchmarks.md (family_digits_unrolled).
+# same recipe and seed. At epoch 80: FID 43.9 +- 2.0 over three seeds (worst 45.9; at epoch 60
+# one seed was still at 60.5), 15-16 one-core minutes (docs/benchmarks.md,
+# family_digits_unrolled).
 UNROLLED_IMAGE = {**ONE_TO_ONE_IMAGE, "epochs": 80, "objective": "non_saturating",
                   "unroll_steps": 1, "unroll_order": "first"}
 
