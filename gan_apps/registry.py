@@ -87,6 +87,9 @@ GMMN_IMAGE = {"epochs": 120}
 # family_digits_unrolled).
 UNROLLED_IMAGE = {**ONE_TO_ONE_IMAGE, "epochs": 80, "objective": "non_saturating",
                   "unroll_steps": 1, "unroll_order": "first"}
+# `--unroll-order`: whether the unrolled GAN's generator gradient flows through the unrolled
+# discriminator updates (second, Metz et al. 2017 eq. 6) or treats them as constants (first).
+UNROLL_ORDERS = ("first", "second")
 
 # Mixture recipes (issue 20, item 2): what `gan-apps train --data ring8` / `grid25` uses
 # unless given. With the papers' optimizers (Adam 2e-4 or RMSProp 5e-5, no averaging) the
@@ -113,11 +116,10 @@ UNROLLED_IMAGE = {**ONE_TO_ONE_IMAGE, "epochs": 80, "objective": "non_saturating
 #   recipe would not buy the bar; what would is open (docs/benchmarks.md, mixtures).
 # `--g-lr 2e-4 --d-lr 2e-4 --ema 0 --zero-gp 0 --steps 100 --epochs 10` is the paper's form
 # (dcgan; see gan_apps.models.presets for each preset's rates). Measured in
-# docs/benchmarks.md, blocks `mixtures` and `mixtures_pack` (tools/bench.py mixtures).
-# `--unroll-order`: whether the unrolled GAN's generator gradient flows through the unrolled
-# discriminator updates (second, Metz et al. 2017 eq. 6) or treats them as constants (first).
-UNROLL_ORDERS = ("first", "second")
-
+# docs/benchmarks.md, blocks `mixtures`, `mixtures_lsgan`, `mixtures_lsgan_grid25`,
+# `mixtures_fgan`, `mixtures_sngan`, `mixtures_wgan` and `mixtures_pack` (tools/bench.py
+# mixtures): dcgan and fgan reach PacGAN's plain-GAN numbers, lsgan on the ring only, sngan,
+# wgan and wgan_gp on neither.
 _POINTS_BASE = {"epochs": 7, "steps": 1000, "g_lr": 1e-3, "d_lr": 1e-3, "ema": 0.999}
 POINTS_RECIPES = {
     "dcgan": {**_POINTS_BASE, "zero_gp": 1.0},
