@@ -182,10 +182,11 @@ def _build_model(name, *, data_kind, arch, resolution, channels, num_classes, la
             raise UserInputError(f"--ortho-reg must be >= 0, got {ortho_reg}")
         extra.append(penalties.OrthogonalRegularization(ortho_reg, off_diagonal=True, on="generator"))
     entry = get_preset(name)
-    unrolls = entry.kind != "preset" and "unroll_steps" in inspect.signature(
-        _builder(entry)).parameters
+    # The keyword options a family member's builder takes (none for a preset: build_gan).
+    builder = None if entry.kind == "preset" else _builder(entry)
+    parameters = inspect.signature(builder).parameters if builder else {}
     for flag, value in (("--unroll-steps", unroll_steps), ("--unroll-order", unroll_order)):
-        if value is not None and not unrolls:
+        if value is not None and "unroll_steps" not in parameters:
             raise UserInputError(f"{flag} is not available for --model {name}: only "
                                  "--model unrolled looks ahead through discriminator updates")
     if unroll_order not in (None, *registry.UNROLL_ORDERS):
@@ -206,14 +207,13 @@ def _build_model(name, *, data_kind, arch, resolution, channels, num_classes, la
     if int(pack or 1) > 1:
         raise UserInputError(f"--pack is available for the presets "
                              f"({', '.join(PRESETS)}), not --model {name}")
-    builder = _builder(entry)
     options = {}
     if steps_per_execution != 1:
-        if "steps_per_execution" not in inspect.signature(builder).parameters:
+        if "steps_per_execution" not in parameters:
             raise UserInputError(f"--steps-per-execution is not available for --model {name}")
         options["steps_per_execution"] = steps_per_execution
     if extra:
-        if "extra_penalties" not in inspect.signature(builder).parameters:
+        if "extra_penalties" not in parameters:
             flags = " and ".join(flag for flag, value in (("--ortho-reg", ortho_reg),
                                                          ("--zero-gp", zero_gp)) if value)
             raise UserInputError(f"{flags} is not available for --model {name}")
