@@ -7,8 +7,11 @@ to ``NAME=ACTION`` or ``NAME@K=ACTION`` (several separated by commas), the K-th 
 the first) the process reaches the point ``NAME`` it does ``ACTION``:
 
 - ``interrupt``: raise KeyboardInterrupt (what Ctrl-C does in Python code);
-- ``sigint`` / ``sigterm``: send that signal to this process (a real signal: code that holds
-  signals off must defer it);
+- ``sigint`` / ``sigterm``: send that signal to the thread that reaches the point (a real
+  signal: code that holds signals off must defer it). Sent to the thread, not the process:
+  a process-directed signal that the main thread blocks goes to whichever other thread the
+  kernel picks (one of TensorFlow's), and on a busy core that thread may run its handler only
+  after the held-off block has ended, so the test would see the interrupt late or not at all;
 - ``sigkill``: send SIGKILL (no clean-up of any kind; run the command in a subprocess);
 - ``oserror``: raise OSError(ENOSPC), a full disk.
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import threading
 
 ENV = "GAN_APPS_FAULT"
 ACTIONS = ("interrupt", "sigint", "sigterm", "sigkill", "oserror")
@@ -68,5 +72,8 @@ def point(name):
         raise KeyboardInterrupt(f"fault injected at {name}")
     if action == "oserror":
         raise OSError(errno.ENOSPC, f"No space left on device (fault injected at {name})")
-    os.kill(os.getpid(), {"sigint": signal.SIGINT, "sigterm": signal.SIGTERM,
-                          "sigkill": signal.SIGKILL}[action])
+    signum = {"sigint": signal.SIGINT, "sigterm": signal.SIGTERM, "sigkill": signal.SIGKILL}[action]
+    if action == "sigkill":
+        os.kill(os.getpid(), signum)
+    else:
+        signal.pthread_kill(threading.get_ident(), signum)

@@ -96,10 +96,11 @@ def test_cyclegan_mirrored_two_replicas_equal_one_device(replica_results):
     import numpy as np
 
     results = replica_results(CYCLEGAN_SCRIPT)
-    # Round-off of the instance norms grows over three steps to ~1e-4; a pool that
+    # Round-off of the instance norms grows over three steps to ~1e-4 (up to 6e-4 with the
+    # process pinned to one core, where TensorFlow sums in another order); a pool that
     # diverges between replicas moves weights by ~1e-1.
     for one, two in zip(results["default"]["weights"], results["mirrored"]["weights"]):
-        np.testing.assert_allclose(np.array(two), np.array(one), atol=3e-4, rtol=1e-3)
+        np.testing.assert_allclose(np.array(two), np.array(one), atol=2e-3, rtol=1e-3)
     for one, two in zip(results["default"]["pools"], results["mirrored"]["pools"]):
         np.testing.assert_allclose(np.array(two), np.array(one), atol=1e-4)
     assert results["mirrored"]["d_a_loss"] == pytest.approx(results["default"]["d_a_loss"], rel=1e-4)
