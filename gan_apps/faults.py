@@ -72,8 +72,8 @@ def point(name):
         raise KeyboardInterrupt(f"fault injected at {name}")
     if action == "oserror":
         raise OSError(errno.ENOSPC, f"No space left on device (fault injected at {name})")
-    signum = {"sigint": signal.SIGINT, "sigterm": signal.SIGTERM, "sigkill": signal.SIGKILL}[action]
     if action == "sigkill":
-        os.kill(os.getpid(), signum)
+        os.kill(os.getpid(), signal.SIGKILL)
     else:
+        signum = signal.SIGINT if action == "sigint" else signal.SIGTERM
         signal.pthread_kill(threading.get_ident(), signum)

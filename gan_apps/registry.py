@@ -120,8 +120,8 @@ UNROLL_ORDERS = ("first", "second")
 # (dcgan; see gan_apps.models.presets for each preset's rates). Measured in
 # docs/benchmarks.md, blocks `mixtures`, `mixtures_lsgan`, `mixtures_lsgan_grid25`,
 # `mixtures_lsgan_10`, `mixtures_fgan`, `mixtures_sngan`, `mixtures_wgan` and `mixtures_pack`
-# (tools/bench.py mixtures): dcgan, fgan and lsgan reach PacGAN's plain-GAN numbers, sngan, wgan and wgan_gp
-# on neither.
+# (tools/bench.py mixtures): dcgan, fgan and lsgan reach PacGAN's plain-GAN numbers, sngan,
+# wgan and wgan_gp on neither.
 _POINTS_BASE = {"epochs": 7, "steps": 1000, "g_lr": 1e-3, "d_lr": 1e-3, "ema": 0.999}
 POINTS_RECIPES = {
     "dcgan": {**_POINTS_BASE, "zero_gp": 1.0},
