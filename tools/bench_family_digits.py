@@ -57,6 +57,8 @@ def train_all(jobs, args):
                 continue
             model, seed = todo.pop(0)
             out = run_dir(args.work, model, seed)
+            if os.path.exists(os.path.join(out, "wall.json")):
+                continue  # finished meanwhile by another invocation sharing --work
             command = train_command(model, seed, out, args.train_options)
             env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
             if core is not None:
