@@ -47,8 +47,7 @@ def train_command(model, seed, out, train_options):
 
 def train_all(jobs, args):
     """Train every (model, seed) of ``jobs`` not finished yet; writes DIR/wall.json per run."""
-    todo = [(m, s) for m, s in jobs
-            if not os.path.exists(os.path.join(run_dir(args.work, m, s), "wall.json"))]
+    todo = list(jobs)
     cores = [int(c) for c in args.cores.split(",")] if args.threads == 1 else [None]
     running = {}  # core -> (process, model, seed, start)
     while todo or running:
@@ -58,7 +57,7 @@ def train_all(jobs, args):
             model, seed = todo.pop(0)
             out = run_dir(args.work, model, seed)
             if os.path.exists(os.path.join(out, "wall.json")):
-                continue  # finished meanwhile by another invocation sharing --work
+                continue  # finished, maybe meanwhile by another invocation sharing --work
             command = train_command(model, seed, out, args.train_options)
             env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
             if core is not None:
