@@ -43,6 +43,7 @@ from keras import ops
 
 from gan_apps import data as data_lib
 from gan_apps import commands, runs, runtime, sampling
+from gan_apps.data.feeding import feed
 from gan_apps.errors import UserInputError
 from gan_apps.images import make_grid, to_uint8, write_png
 from gan_apps.models import classifiers as classifiers_lib
@@ -373,8 +374,8 @@ def plan_classifier(options):
 
     def build_feed(_, data):
         # The dataset reshuffles itself each epoch (seeded); fit cannot shuffle a tf.data source.
-        dataset = tf.data.Dataset.from_tensor_slices(data).shuffle(
-            len(data[0]), seed=seed).batch(config["batch_size"])
+        dataset = feed(tf.data.Dataset.from_tensor_slices(data).shuffle(
+            len(data[0]), seed=seed).batch(config["batch_size"]))
         return runs.Feed(lambda _: dataset, None)
 
     def export(_):

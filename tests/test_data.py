@@ -126,6 +126,32 @@ def test_unshuffled_dataset_follows_array_order_and_repeat_is_infinite():
     assert int(repeated.cardinality()) == int(tf.data.INFINITE_CARDINALITY)
 
 
+def test_training_datasets_prefetch_two_batches_with_the_autotuner_off():
+    """Every dataset the toolkit trains from ends in feeding.feed (tf.data's autotuner made
+    steps of small models wait, see gan_apps/data/feeding.py); the batches are those of the
+    same pipeline without it, in the same shuffled order."""
+    from gan_apps.data import feeding, hr_images, unpaired
+
+    digits = data_lib.load_dataset("digits", resolution=8, batch_size=16, seed=3)
+    points = data_lib.load_dataset("ring8", batch_size=64)
+    pair = unpaired.load_pair("photos:tone", crop_size=32)
+    translation = unpaired.training_dataset(pair, crop_size=32, batch_size=2)
+    photo = ("photo", np.zeros((32, 32, 3), np.uint8), None)  # (name, HR, dataset LR)
+    patches = hr_images.patch_dataset([photo], scale=2, patch_size=16, batch_size=2,
+                                      channels=3, degradation="matlab_bicubic", seed=0)
+    for dataset in (digits, points, translation, patches, digits.repeat().take(2)):
+        assert dataset.options().autotune.enabled is False
+    assert feeding.PREFETCH_BATCHES == 2
+    assert next(iter(patches))[1].shape == (2, 16, 16, 3)
+    assert next(iter(translation))[0].shape == (2, 32, 32, 3)
+
+    arrays, _ = data_lib.load_arrays("digits", resolution=8)
+    plain = tf.data.Dataset.from_tensor_slices(arrays).shuffle(
+        len(arrays), seed=3, reshuffle_each_iteration=True).batch(16, drop_remainder=True)
+    for ours, theirs in zip(digits.take(5), plain.take(5)):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
 def test_batch_size_larger_than_split_is_an_error():
     with pytest.raises(UserInputError, match="--batch-size"):
         data_lib.load_dataset("digits", split="test", batch_size=361)

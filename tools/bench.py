@@ -4,6 +4,7 @@
     python tools/bench.py speed [--presets dcgan,wgan_gp,sngan] [--configs float32,XLA,...]
     python tools/bench.py speed --presets cyclegan,srresnet,srgan --block speed_pipelines
     python tools/bench.py digits [--seeds 0,1,2] [--steps 600]
+    python tools/bench.py input [--cases ring8,digits] [--repeats 3] [--block input_autotune]
 
 Each suite prints its table and rewrites the block between
 ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->`` in docs/benchmarks.md, with the
@@ -27,6 +28,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from gan_apps import data as data_lib  # noqa: E402
+from gan_apps.data.feeding import feed  # noqa: E402
 from gan_apps.images import from_uint8  # noqa: E402
 from gan_apps.models.presets import PRESETS, build_gan  # noqa: E402
 
@@ -172,7 +174,7 @@ def _in_memory_batches(arrays, batch_size):
     """Shuffled full batches of in-memory arrays, as the digits loader makes them."""
     dataset = tf.data.Dataset.from_tensor_slices(arrays)
     dataset = dataset.shuffle(SPEED_POOL, seed=0, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    return feed(dataset.batch(batch_size, drop_remainder=True))
 
 
 def _speed_preset(name, width, jit, spe):
@@ -372,6 +374,144 @@ def speed(args):
     write_block(args.block, table)
 
 
+# The runs the input suite times: (options of generation.train, what it is); "ring8-fit"
+# is the Python API's loop of tests/test_gan.py::test_ring8_modes_captured instead.
+INPUT_CASES = {
+    "ring8-fit": (None, "`GAN.fit` on `load_dataset('ring8', batch_size=256).repeat()` as "
+                  "the ring evidence test runs it (MLPs, zero-centred GP, 100 steps per "
+                  "execution, the moving average of G), 4 epochs of 1,000 steps"),
+    "ring8": ({"data": "ring8", "epochs": 4, "steps": 500},
+              "`gan-apps train --data ring8` (dcgan's mixtures recipe: MLPs, batch 256, "
+              "100 steps per execution), 4 epochs of 500 steps"),
+    "digits": ({"data": "digits", "epochs": 4},
+               "the default job `gan-apps train` (dcgan, batch 32), 4 epochs of 44 steps"),
+}
+INPUT_VARIANTS = ("autotune", "feed")  # the first is the baseline
+
+
+class _EpochClock(keras.callbacks.Callback):
+    """Wall and CPU seconds of each epoch's training (from its first step to its end,
+    before the run's checkpoint is written)."""
+
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.mark = (time.perf_counter(), time.process_time())
+
+    def on_epoch_end(self, epoch, logs=None):
+        wall, cpu = self.mark
+        self.epochs.append((time.perf_counter() - wall, time.process_time() - cpu,
+                            self.params["steps"]))
+
+
+def _ring8_fit(clock):
+    from gan_apps import penalties
+    from gan_apps.callbacks import ExponentialMovingAverage
+    from gan_apps.gan import GAN
+    from gan_apps.models.mlp import mlp_discriminator, mlp_generator
+
+    keras.utils.set_random_seed(0)
+    gan = GAN(mlp_generator(seed=0), mlp_discriminator(seed=1), objective="non_saturating",
+              penalties=[penalties.GradientPenalty(1.0, target=0.0)], seed=0)
+    gan.compile(g_optimizer=keras.optimizers.Adam(1e-3, 0.5, 0.9),
+                d_optimizer=keras.optimizers.Adam(1e-3, 0.5, 0.9), steps_per_execution=100)
+    average = ExponentialMovingAverage(gan, decay=0.999)
+    dataset = data_lib.load_dataset("ring8", batch_size=256, seed=0).repeat()
+    gan.fit(dataset, steps_per_epoch=1000, epochs=4, verbose=0, shuffle=False,
+            callbacks=[average, clock])
+
+
+def input_one(args):
+    """One training run of ``args.case`` in this process with the toolkit's input stage
+    (``feed``) or the one before it (``autotune``: ``prefetch(tf.data.AUTOTUNE)`` with
+    tf.data's autotuner on); prints ms a step, wall and CPU, median over the epochs after
+    the first (which traces)."""
+    import json
+    import tempfile
+
+    from gan_apps.data import feeding
+    from gan_apps.pipelines import generation
+
+    if args.variant == "autotune":
+        feeding.feed = lambda dataset: dataset.prefetch(tf.data.AUTOTUNE)
+    clock = _EpochClock()
+    options = INPUT_CASES[args.case][0]
+    if options is None:
+        _ring8_fit(clock)
+    else:
+        with tempfile.TemporaryDirectory() as out:
+            generation.train(**options, out=os.path.join(out, "run"), seed=0, eval_every=0,
+                             callbacks=[clock], verbose=0)
+    later = clock.epochs[1:]
+    print("INPUT" + json.dumps({
+        "wall_ms": statistics.median(w / s * 1000 for w, _, s in later),
+        "cpu_ms": statistics.median(c / s * 1000 for _, c, s in later)}), flush=True)
+
+
+def input_suite(args):
+    """The toolkit's input stage against ``prefetch(AUTOTUNE)`` with the autotuner on, per
+    case at one thread pinned to core 0 and at two threads, every run in a fresh process,
+    the variants alternating within each repeat."""
+    import json
+    import subprocess
+
+    cases = args.cases.split(",")
+    unknown = [c for c in cases if c not in INPUT_CASES]
+    if unknown:
+        raise SystemExit(f"unknown cases: {', '.join(unknown)} (known: {', '.join(INPUT_CASES)})")
+    threads = {"1": ["taskset", "-c", "0"], "2": []}
+    started = time.time()
+    rows = []
+    for case in cases:
+        for count, prefix in threads.items():
+            env = dict(os.environ)
+            if count == "1":
+                env.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
+            results = {v: [] for v in INPUT_VARIANTS}
+            for _ in range(args.repeats):
+                for variant in INPUT_VARIANTS:
+                    command = [*prefix, sys.executable, __file__, "input-one", "--case", case,
+                               "--variant", variant]
+                    proc = subprocess.run(command, capture_output=True, text=True, env=env)
+                    line = [l for l in proc.stdout.splitlines() if l.startswith("INPUT")]
+                    if proc.returncode or not line:
+                        raise RuntimeError(f"{case} {variant} failed:\n{proc.stderr[-2000:]}")
+                    results[variant].append(json.loads(line[-1][len("INPUT"):]))
+                    print(case, count, variant, results[variant][-1], flush=True)
+            cells = []
+            for variant in INPUT_VARIANTS:
+                walls = [r["wall_ms"] for r in results[variant]]
+                cpu = statistics.median(r["cpu_ms"] for r in results[variant])
+                cells.append(f"{statistics.median(walls):.2f} [{min(walls):.2f}-{max(walls):.2f}]"
+                             f" / {cpu:.2f}")
+            base, ours = (statistics.median(r["wall_ms"] for r in results[v]) for v in INPUT_VARIANTS)
+            where = "1, pinned to core 0" if count == "1" else "2"
+            rows.append(f"| {case} | {where} | {' | '.join(cells)} | {base / ours:.2f}x |")
+    block = f" --block {args.block}" if args.block != "input_autotune" else ""
+    table = "\n".join([
+        f"Command: `python tools/bench.py input --cases {args.cases} --repeats {args.repeats}"
+        f"{block}`  ",
+        f"Machine: {machine()}. Total wall time {time.time() - started:.0f} s.  ",
+        "Protocol: per case, thread count and repeat, one fresh process per input stage "
+        "(alternating), seed 0, evaluation off: "
+        + "; ".join(f"{c}: {INPUT_CASES[c][1]}" for c in cases)
+        + ". `autotune`: batches `prefetch(tf.data.AUTOTUNE)` with tf.data's autotuner on "
+        "(the toolkit before); `feed`: `gan_apps.data.feeding.feed` (two batches prefetched, "
+        "autotuner off). ms a step: an epoch's training time over its steps, median over "
+        "epochs 2-4, then median [min-max] over the repeats; CPU: the process's CPU time over "
+        f"the same steps (all threads), median. {args.repeats} repeats.",
+        "",
+        "| case | threads | autotune: wall ms a step [range] / CPU ms | feed: wall ms a step "
+        "[range] / CPU ms | speed-up |",
+        "|---|---|---|---|---|",
+        *rows,
+    ])
+    print(table)
+    write_block(args.block, table)
+
+
 class _QualityClock(keras.callbacks.Callback):
     """Every ``every`` steps: evaluate the generator and note the training time so far
     (evaluation time excluded), for time-to-quality."""
@@ -521,8 +661,16 @@ def main(argv=None):
     dig.add_argument("--block", default="digits", help="docs/benchmarks.md block to rewrite")
     dig.add_argument("--target-fid", type=float, default=76.0,
                      help="time-to-quality threshold (default 76, 10x the real-data floor)")
+    inp = sub.add_parser("input", help="tf.data's autotuner against the toolkit's input stage")
+    inp.add_argument("--cases", default=",".join(INPUT_CASES))
+    inp.add_argument("--repeats", type=int, default=3)
+    inp.add_argument("--block", default="input_autotune")
+    inp_one = sub.add_parser("input-one", help="one input measurement (used by input)")
+    inp_one.add_argument("--case", required=True, choices=list(INPUT_CASES))
+    inp_one.add_argument("--variant", required=True, choices=INPUT_VARIANTS)
     args = parser.parse_args(argv)
-    {"mixtures": mixtures, "speed": speed, "speed-one": speed_one, "digits": digits}[args.suite](args)
+    {"mixtures": mixtures, "speed": speed, "speed-one": speed_one, "digits": digits,
+     "input": input_suite, "input-one": input_one}[args.suite](args)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from gan_apps.data import embedded, folder, mixtures, photos, tfds_source
+from gan_apps.data import embedded, feeding, folder, mixtures, photos, tfds_source
 from gan_apps.data.mixtures import MIXTURES, Mixture
 from gan_apps.data.sources import Source, as_source, parse_source
 from gan_apps.errors import UserInputError
@@ -190,4 +190,4 @@ def load_dataset(source, *, resolution=32, channels=None, batch_size=64, split="
         dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
-    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    return feeding.feed(dataset.batch(batch_size, drop_remainder=True))

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan_apps import degradations
+from gan_apps.data import feeding
 from gan_apps.data import folder as folder_lib
 from gan_apps.data import photos as photos_lib
 from gan_apps.data import tfds_source
@@ -220,8 +221,8 @@ def patch_dataset(images, *, scale, patch_size, batch_size, channels, degradatio
         tf.TensorSpec((batch_size, lr_size, lr_size, channels), tf.float32),
         tf.TensorSpec((batch_size, patch_size, patch_size, channels), tf.float32),
     )
-    return tf.data.Dataset.from_generator(
+    return feeding.feed(tf.data.Dataset.from_generator(
         lambda: patch_batches(images, scale=scale, patch_size=patch_size, batch_size=batch_size,
                               degradation=degradation, seed=seed),
         output_signature=signature,
-    ).prefetch(2)
+    ))

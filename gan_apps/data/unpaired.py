@@ -27,7 +27,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from gan_apps.data import folder, photos, tfds_source
+from gan_apps.data import feeding, folder, photos, tfds_source
 from gan_apps.images import from_uint8, from_unit_range, to_uint8
 from gan_apps.data.sources import as_source
 from gan_apps.errors import UserInputError
@@ -303,5 +303,5 @@ def training_dataset(pair, *, crop_size, batch_size, seed=0, initial_epoch=0, ep
     dataset = tf.data.Dataset.from_tensor_slices(
         (positions.astype(np.int64), order_a.astype(np.int64), order_b.astype(np.int64))
     )
-    return (dataset.map(pick, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-            .batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+    return feeding.feed(dataset.map(pick, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+                        .batch(batch_size, drop_remainder=True))
