@@ -4,7 +4,7 @@
     python tools/bench.py speed [--presets dcgan,wgan_gp,sngan] [--configs float32,XLA,...]
     python tools/bench.py speed --presets cyclegan,srresnet,srgan --block speed_pipelines
     python tools/bench.py digits [--seeds 0,1,2] [--steps 600]
-    python tools/bench.py input [--cases ring8,digits] [--repeats 3] [--block input_autotune]
+    python tools/bench.py input [--cases ring8-fit,ring8,digits] [--repeats 3] [--block input_autotune]
 
 Each suite prints its table and rewrites the block between
 ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->`` in docs/benchmarks.md, with the

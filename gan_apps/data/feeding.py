@@ -8,7 +8,8 @@ flight keep the model fed. Measured on this project's 2-core CPU machine (block
 test's loop (MLPs, 100 steps per execution) 1.09-1.10x faster, ``gan-apps train --data ring8``
 1.04-1.05x, the default digits job 1.00-1.05x; and that loop as the test runs it (one epoch of
 8,000 steps, one thread) 84 s against 59 s, the autotuned run sitting idle for whole multiples
-of a fixed period between executions. The batches, and so the results, are the same.
+of a fixed period between executions. The batches are the same; without ``--deterministic``
+two runs of one seed may end apart with either stage (the same block).
 """
 
 import tensorflow as tf
