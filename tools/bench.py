@@ -382,7 +382,8 @@ INPUT_CASES = {
                   "execution, the moving average of G), 4 epochs of 1,000 steps"),
     "ring8": ({"data": "ring8", "epochs": 4, "steps": 500},
               "`gan-apps train --data ring8` (dcgan's mixtures recipe: MLPs, batch 256, "
-              "100 steps per execution), 4 epochs of 500 steps"),
+              "zero-centred GP, moving average of G, one step per execution), 4 epochs of "
+              "500 steps"),
     "digits": ({"data": "digits", "epochs": 4},
                "the default job `gan-apps train` (dcgan, batch 32), 4 epochs of 44 steps"),
 }
