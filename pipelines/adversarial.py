@@ -43,7 +43,6 @@ from keras import ops
 
 from gan_apps import data as data_lib
 from gan_apps import commands, runs, runtime, sampling
-from gan_apps.data.feeding import feed
 from gan_apps.errors import UserInputError
 from gan_apps.images import make_grid, to_uint8, write_png
 from gan_apps.models import classifiers as classifiers_lib
@@ -374,7 +373,7 @@ def plan_classifier(options):
 
     def build_feed(_, data):
         # The dataset reshuffles itself each epoch (seeded); fit cannot shuffle a tf.data source.
-        dataset = feed(tf.data.Dataset.from_tensor_slices(data).shuffle(
+        dataset = data_lib.feeding.feed(tf.data.Dataset.from_tensor_slices(data).shuffle(
             len(data[0]), seed=seed).batch(config["batch_size"]))
         return runs.Feed(lambda _: dataset, None)
 

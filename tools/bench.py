@@ -28,7 +28,6 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from gan_apps import data as data_lib  # noqa: E402
-from gan_apps.data.feeding import feed  # noqa: E402
 from gan_apps.images import from_uint8  # noqa: E402
 from gan_apps.models.presets import PRESETS, build_gan  # noqa: E402
 
@@ -174,7 +173,7 @@ def _in_memory_batches(arrays, batch_size):
     """Shuffled full batches of in-memory arrays, as the digits loader makes them."""
     dataset = tf.data.Dataset.from_tensor_slices(arrays)
     dataset = dataset.shuffle(SPEED_POOL, seed=0, reshuffle_each_iteration=True)
-    return feed(dataset.batch(batch_size, drop_remainder=True))
+    return data_lib.feeding.feed(dataset.batch(batch_size, drop_remainder=True))
 
 
 def _speed_preset(name, width, jit, spe):
@@ -281,6 +280,19 @@ def speed_one(args):
                                 "gpu_peak_mb": gpu_peak, "nonfinite": nonfinite}), flush=True)
 
 
+def _child_result(command, tag, what, env=None):
+    """Run a measurement in a fresh process; its result is the JSON after ``tag`` on the last
+    stdout line that starts with it."""
+    import json
+    import subprocess
+
+    proc = subprocess.run(command, capture_output=True, text=True, env=env)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(tag)]
+    if proc.returncode or not lines:
+        raise RuntimeError(f"{what} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(lines[-1][len(tag):])
+
+
 def _rate(value):
     """images/s: whole numbers from 100 up, three significant digits below."""
     return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
@@ -289,8 +301,6 @@ def _rate(value):
 def speed(args):
     """Train-step throughput per preset or pipeline and configuration, each in a fresh
     process so the precision policy and the peak memory belong to that configuration alone."""
-    import json
-    import subprocess
 
     names = args.presets.split(",") if args.presets else ["dcgan", "wgan_gp", "sngan"]
     unknown = [n for n in names if n not in PRESETS and n not in PIPELINES]
@@ -307,11 +317,7 @@ def speed(args):
                        "--width", str(args.width), "--steps", str(args.steps),
                        "--repeats", str(args.repeats)]
             t0 = time.time()
-            proc = subprocess.run(command, capture_output=True, text=True)
-            line = [l for l in proc.stdout.splitlines() if l.startswith("SPEED")]
-            if proc.returncode or not line:
-                raise RuntimeError(f"{name} {config} failed:\n{proc.stderr[-2000:]}")
-            results[config] = json.loads(line[-1][len("SPEED"):])
+            results[config] = _child_result(command, "SPEED", f"{name} {config}")
             print(name, config, results[config], f"({time.time() - t0:.0f} s)", flush=True)
         base = results[configs[0]]["rate"]
         cells = " | ".join(f"{_rate(results[c]['rate'])} ({results[c]['rate'] / base:.2f}x)"
@@ -446,8 +452,6 @@ def input_suite(args):
     """The toolkit's input stage against ``prefetch(AUTOTUNE)`` with the autotuner on, per
     case at one thread pinned to core 0 and at two threads, every run in a fresh process,
     the variants alternating within each repeat."""
-    import json
-    import subprocess
 
     cases = args.cases.split(",")
     unknown = [c for c in cases if c not in INPUT_CASES]
@@ -466,11 +470,8 @@ def input_suite(args):
                 for variant in INPUT_VARIANTS:
                     command = [*prefix, sys.executable, __file__, "input-one", "--case", case,
                                "--variant", variant]
-                    proc = subprocess.run(command, capture_output=True, text=True, env=env)
-                    line = [l for l in proc.stdout.splitlines() if l.startswith("INPUT")]
-                    if proc.returncode or not line:
-                        raise RuntimeError(f"{case} {variant} failed:\n{proc.stderr[-2000:]}")
-                    results[variant].append(json.loads(line[-1][len("INPUT"):]))
+                    results[variant].append(
+                        _child_result(command, "INPUT", f"{case} {variant}", env=env))
                     print(case, count, variant, results[variant][-1], flush=True)
             cells = []
             for variant in INPUT_VARIANTS:
