@@ -338,6 +338,9 @@ def data_dir(what="prepared datasets"):
     return Option("--data-dir", "data_dir", help=f"TFDS data_dir holding {what}")
 
 
+STEPS_PER_EXECUTION = Option("--steps-per-execution", "steps_per_execution", POSITIVE_INT, 1,
+                             metavar="N", help="train steps per call into the compiled graph "
+                                               "(default 1)")
 RUNTIME = (
     Option("--strategy", "strategy", default="default",
            choices=("default", "mirrored", "multiworker", "tpu"),
@@ -349,8 +352,7 @@ RUNTIME = (
     Option("--jit", "jit", action="optional_bool",
            help="--jit compiles the train step with XLA, --no-jit never does (default: "
                 "XLA on a GPU or TPU, graph mode on a CPU, the faster there as measured)"),
-    Option("--steps-per-execution", "steps_per_execution", POSITIVE_INT, 1, metavar="N",
-           help="train steps per call into the compiled graph (default 1)"),
+    STEPS_PER_EXECUTION,
     Option("--deterministic", "deterministic", action="store_true",
            help="bit-identical runs and resumes (TensorFlow op determinism)"),
 )
@@ -383,7 +385,8 @@ def _recipe_text(entry):
              "ema": "EMA of G {}".format, "zero_gp": "zero-centred GP {:g}".format,
              "n_critic": "{} D update(s) per G update".format,
              "unroll_steps": "{} unrolled D step(s)".format,
-             "unroll_order": "{}-order unrolling".format, "objective": "{} objective".format}
+             "unroll_order": "{}-order unrolling".format, "objective": "{} objective".format,
+             "steps_per_execution": "{} steps per execution".format}
     return "".join(f"; on {'images' if kind == registry.IMAGE else kind} "
                    + ", ".join(names[k](v) for k, v in recipe.items())
                    for kind, recipe in entry.recipes.items())
@@ -478,7 +481,11 @@ GAN = Command("gan", None, top_level=True, actions=(
                            "cutout (the paper's: color,translation,cutout; default off)"),
                seed(),
                data_dir(),
-               *RUNTIME,
+               # `train`'s default is the model's recipe (1 where it has none).
+               *(dataclasses.replace(o, default=None, help=(
+                   "train steps per call into the compiled graph (default: the model's "
+                   "recipe, listed below; otherwise 1)")) if o is STEPS_PER_EXECUTION else o
+                 for o in RUNTIME),
                ON_NAN,
                Option("--eval-every", "eval_every", COUNT, metavar="N",
                       help="evaluate every N epochs, 0 = off (default 5 on digits, 1 on mixtures)"),

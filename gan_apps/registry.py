@@ -28,7 +28,8 @@ class ModelEntry:
     compiled model). ``data_kinds`` are the data it trains on (``"image"``, ``"points"``);
     ``needs_labels`` means a labelled source. ``recipes`` maps a data kind to the options
     ``gan-apps train`` uses there unless given (``epochs``, ``batch_size``, ``g_lr``,
-    ``d_lr``, ``width``), where they depart from the command's defaults and the paper's rates.
+    ``d_lr``, ``width``, ``steps_per_execution``, ...), where they depart from the command's
+    defaults and the paper's rates.
     """
 
     name: str
@@ -106,23 +107,33 @@ UNROLL_ORDERS = ("first", "second")
 #   penalise real points), which keeps the discriminator from sharpening around the modes
 #   found so far; sngan keeps its spectral norm and hinge loss alone, wgan its clipping,
 #   wgan_gp its own (1-centred) penalty;
-# - 1,000 generator updates an epoch (steps), 7 epochs (about 75 s on an idle core at one
+# - 1,000 generator updates an epoch (steps), 7 epochs (about 50 s on an idle core at one
 #   thread), at the command's batch 256. The 5-critic-update presets get 2 epochs of 500
-#   (1,000 generator, 5,000 critic updates, about 25 s): on grid25 at 2,000 updates with
-#   lr 1e-3, wgan_gp captured 0-1 modes (seed 0; also with the reference toy code's lambda
-#   0.1, igul222/improved_wgan_training gan_toy.py), and sngan 1 mode at 8,000 updates with
-#   or without the zero-centred penalty: these Lipschitz-bounded critics barely separate
+#   (1,000 generator, 5,000 critic updates): on grid25 at 2,000 updates with lr 1e-3,
+#   wgan_gp captured 0-1 modes (seed 0; also with the reference toy code's lambda 0.1,
+#   igul222/improved_wgan_training gan_toy.py) and 0 at 2,500 with lr 1e-3 or 1e-4, and
+#   sngan 1 mode at 8,000 updates with or without the zero-centred penalty: these Lipschitz-bounded critics barely separate
 #   modes 40 sigma apart at this data scale within a CPU minute, so more updates of the same
 #   recipe would not buy the bar; what would is open (docs/benchmarks.md, mixtures).
+# - steps_per_execution 50: a 2-D step is a few small matrix products, so at one step per
+#   call into the graph most of its ~11 ms (one thread) is Python and Keras' per-step work;
+#   50 steps a call run the same updates 1.6x sooner (`gan-apps train --model dcgan --data
+#   grid25 --seed 0`, one thread: 111-112 s at 1, 65-72 s at 50, 19 modes either way). The
+#   batches and updates are the same; the moving average of G folds in every 50th iterate
+#   with weight 1 - 0.999^50 (callbacks.ExponentialMovingAverage), and the NaN check sees
+#   every 50th loss (block `mixtures_spe`).
 # - lsgan 10 epochs (10,000 generator updates): at 7 it captured 15-17 grid25 modes (mean 16.3,
 #   under PacGAN's 17.3), at 10 21-24 (block `mixtures_lsgan_10`).
-# `--g-lr 2e-4 --d-lr 2e-4 --ema 0 --zero-gp 0 --steps 100 --epochs 10` is the paper's form
-# (dcgan; see gan_apps.models.presets for each preset's rates). Measured in
+# `--g-lr 2e-4 --d-lr 2e-4 --ema 0 --zero-gp 0 --steps 100 --epochs 10 --steps-per-execution
+# 1` is the paper's form (dcgan; see gan_apps.models.presets for each preset's rates).
+# Measured in
 # docs/benchmarks.md, blocks `mixtures`, `mixtures_lsgan`, `mixtures_lsgan_grid25`,
-# `mixtures_lsgan_10`, `mixtures_fgan`, `mixtures_sngan`, `mixtures_wgan` and `mixtures_pack`
-# (tools/bench.py mixtures): dcgan, fgan and lsgan reach PacGAN's plain-GAN numbers, sngan,
-# wgan and wgan_gp on neither.
-_POINTS_BASE = {"epochs": 7, "steps": 1000, "g_lr": 1e-3, "d_lr": 1e-3, "ema": 0.999}
+# `mixtures_lsgan_10`, `mixtures_fgan`, `mixtures_sngan`, `mixtures_wgan`, `mixtures_pack` and
+# `mixtures_spe` (tools/bench.py mixtures): dcgan, fgan and lsgan reach PacGAN's plain-GAN
+# numbers (with 50 steps per execution too: block `mixtures_spe`), sngan, wgan and wgan_gp
+# on neither.
+_POINTS_BASE = {"epochs": 7, "steps": 1000, "g_lr": 1e-3, "d_lr": 1e-3, "ema": 0.999,
+                "steps_per_execution": 50}
 POINTS_RECIPES = {
     "dcgan": {**_POINTS_BASE, "zero_gp": 1.0},
     "lsgan": {**_POINTS_BASE, "zero_gp": 1.0, "epochs": 10},

@@ -110,7 +110,9 @@ def run_config(options, source, info):
         "kind": KIND,
         **{key: options[key] for key in (
             "model", "latent_dim", "divergence", "coding", "ortho_reg",
-            "seed", "data_dir", "precision", "strategy", "steps_per_execution")},
+            "seed", "data_dir", "precision", "strategy")},
+        "steps_per_execution": (options["steps_per_execution"]
+                                or defaults.get("steps_per_execution", 1)),
         "objective": options["objective"] or defaults.get("objective"),
         "steps": options["steps"] or defaults.get("steps"),
         # 0 turns the recipe's moving average off (None in config.json, as before the recipes).
@@ -166,7 +168,7 @@ class _Builders:
             objective=config["objective"], divergence=options["divergence"],
             coding=options["coding"], ortho_reg=options["ortho_reg"] or 0.0,
             seed=options["seed"], jit_compile=runtime.jit_compile(options["jit"]),
-            steps_per_execution=options["steps_per_execution"],
+            steps_per_execution=config["steps_per_execution"],
             pack=config["pack"] or 1, augment=config["augment"],
             g_lr=config["g_lr"], d_lr=config["d_lr"], zero_gp=config.get("zero_gp") or 0.0,
             n_critic=config.get("n_critic"), unroll_steps=config.get("unroll_steps"),

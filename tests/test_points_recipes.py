@@ -33,6 +33,7 @@ def test_every_preset_trains_on_points_with_its_recipe_unless_told_otherwise():
             assert config["ema"] == recipe["ema"] == 0.999
             assert config["zero_gp"] == recipe.get("zero_gp")
             assert config["batch_size"] == generation.DEFAULTS["points"]["batch_size"] == 256
+            assert config["steps_per_execution"] == recipe["steps_per_execution"] == 50
     # Each preset keeps its trait: the Wasserstein critics get no zero-centred penalty.
     assert "zero_gp" not in registry.POINTS_RECIPES["wgan"]
     assert "zero_gp" not in registry.POINTS_RECIPES["wgan_gp"]
@@ -48,6 +49,9 @@ def test_the_papers_form_is_selectable_and_images_are_untouched():
     assert (other["ema"], other["zero_gp"]) == (0.99, 0.5)
     digits = _config("digits", model="dcgan")
     assert (digits["ema"], digits["zero_gp"], digits["steps"]) == (None, None, None)
+    assert digits["steps_per_execution"] == 1
+    assert _config(model="dcgan", steps_per_execution=1)["steps_per_execution"] == 1
+    assert _config(model="sngan", steps_per_execution=7)["steps_per_execution"] == 7
 
 
 def test_ema_accepts_zero_as_off_and_refuses_one():

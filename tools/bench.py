@@ -95,12 +95,13 @@ def mixtures(args):
             "Protocol: `gan-apps train --model M --data D --seed S [--pack K]` with every other "
             "option at its default (the model's points recipe, shown per row from the run's "
             "config.json: generator updates = epochs x steps, learning rates, EMA of G, "
-            "zero-centred GP weight; batch 256 per critic update), then `gan-apps evaluate` on "
+            "zero-centred GP weight, steps per call into the graph; batch 256 per critic update), then `gan-apps evaluate` on "
             f"its generator.keras: {EVAL_SAMPLES} samples; a mode is captured with >= 20 "
             "samples within 3 sigma; high quality = within 3 sigma of any mode. Mean ± std "
             f"over seeds {args.seeds}; min-max of modes in brackets.",
             "",
-            "| data | preset | pack | recipe (G updates, lr G/D, EMA, zero-GP) | modes captured "
+            "| data | preset | pack | recipe (G updates, lr G/D, EMA, zero-GP, steps per execution) "
+            "| modes captured "
             "| high-quality fraction | s / run (median) |",
             "|---|---|---|---|---|---|---|",
             *rows,
@@ -128,7 +129,8 @@ def mixtures(args):
                           round(stats["high_quality_fraction"], 3), round(seconds[-1]), flush=True)
                 recipe = (f"{config['epochs'] * config['steps']}, {config['g_lr']:g}/"
                           f"{config['d_lr']:g}, {config['ema'] or 'off'}, "
-                          f"{config.get('zero_gp') or 'off'}")
+                          f"{config.get('zero_gp') or 'off'}, "
+                          f"{config.get('steps_per_execution', 1)}")
                 rows.append(
                     f"| {data} | {name} | {pack} | {recipe} | {mean_std(modes)} "
                     f"[{min(modes):g}-{max(modes):g}] / {len(mixture.centers)} | "
