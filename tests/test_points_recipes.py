@@ -34,10 +34,15 @@ def test_every_preset_trains_on_points_with_its_recipe_unless_told_otherwise():
             assert config["zero_gp"] == recipe.get("zero_gp")
             assert config["batch_size"] == generation.DEFAULTS["points"]["batch_size"] == 256
             assert config["steps_per_execution"] == recipe["steps_per_execution"] == 50
+            assert config["n_critic"] == recipe.get("n_critic")
     # Each preset keeps its trait: the Wasserstein critics get no zero-centred penalty.
     assert "zero_gp" not in registry.POINTS_RECIPES["wgan"]
     assert "zero_gp" not in registry.POINTS_RECIPES["wgan_gp"]
     assert registry.POINTS_RECIPES["dcgan"]["zero_gp"] == 1.0
+    # SN-GAN's critic takes five updates per generator update on points, one on images.
+    assert _config("grid25", model="sngan")["n_critic"] == 5
+    assert _config("digits", model="sngan")["n_critic"] is None
+    assert _config("grid25", model="sngan", n_critic=1)["n_critic"] == 1
 
 
 def test_the_papers_form_is_selectable_and_images_are_untouched():

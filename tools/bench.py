@@ -1,6 +1,6 @@
 """Benchmark suites that fill the tables of docs/benchmarks.md.
 
-    python tools/bench.py mixtures [--seeds 0,1,2] [--presets dcgan,...] [--pack 1,4] [--block mixtures]
+    python tools/bench.py mixtures [--seeds 0,1,2] [--presets dcgan,...] [--pack 1,4] [--n-critic N] [--block mixtures]
     python tools/bench.py speed [--presets dcgan,wgan_gp,sngan] [--configs float32,XLA,...]
     python tools/bench.py speed --presets cyclegan,srresnet,srgan --block speed_pipelines
     python tools/bench.py digits [--seeds 0,1,2] [--steps 600]
@@ -68,7 +68,8 @@ def mixtures(args):
 
     Each run is :func:`gan_apps.pipelines.generation.train` with the user's defaults (the
     model's points recipe of :data:`gan_apps.registry.POINTS_RECIPES`: steps, epochs, rates,
-    EMA of G, zero-centred GP), only ``--data``, ``--seed``, ``--out`` and ``--pack`` given;
+    EMA of G, zero-centred GP), only ``--data``, ``--seed``, ``--out``, ``--pack`` and
+    ``--n-critic`` (when the bench is given one) set;
     then :func:`gan_apps.pipelines.generation.evaluate` on the run's ``generator.keras`` (the
     EMA generator where the recipe keeps one), 2,500 samples, the PacGAN protocol.
     """
@@ -85,6 +86,7 @@ def mixtures(args):
     command = (f"python tools/bench.py mixtures"
                f"{' --presets ' + args.presets if args.presets else ''} --seeds {args.seeds} "
                f"--data {args.data}{' --pack ' + args.pack if args.pack != '1' else ''}"
+               f"{f' --n-critic {args.n_critic}' if args.n_critic else ''}"
                f"{' --block ' + args.block if args.block != 'mixtures' else ''}")
 
     def write(final):
@@ -92,15 +94,18 @@ def mixtures(args):
         table = "\n".join([
             f"Command: `{command}`  ",
             f"Machine: {machine()}. Total wall time {time.time() - started:.0f} s{status}.  ",
-            "Protocol: `gan-apps train --model M --data D --seed S [--pack K]` with every other "
+            "Protocol: `gan-apps train --model M --data D --seed S [--pack K] [--n-critic N]` "
+            "with every other "
             "option at its default (the model's points recipe, shown per row from the run's "
             "config.json: generator updates = epochs x steps, learning rates, EMA of G, "
-            "zero-centred GP weight, steps per call into the graph; batch 256 per critic update), then `gan-apps evaluate` on "
+            "zero-centred GP weight, steps per call into the graph, critic updates per generator "
+            "update; batch 256 per critic update), then `gan-apps evaluate` on "
             f"its generator.keras: {EVAL_SAMPLES} samples; a mode is captured with >= 20 "
             "samples within 3 sigma; high quality = within 3 sigma of any mode. Mean ± std "
             f"over seeds {args.seeds}; min-max of modes in brackets.",
             "",
-            "| data | preset | pack | recipe (G updates, lr G/D, EMA, zero-GP, steps per execution) "
+            "| data | preset | pack | recipe (G updates, lr G/D, EMA, zero-GP, steps per execution, "
+            "D updates per G update) "
             "| modes captured "
             "| high-quality fraction | s / run (median) |",
             "|---|---|---|---|---|---|---|",
@@ -119,7 +124,8 @@ def mixtures(args):
                     with tempfile.TemporaryDirectory() as out:
                         t0 = time.time()
                         generation.train(model=name, data=data, seed=seed, out=out, verbose=0,
-                                         pack=pack if pack > 1 else None)
+                                         pack=pack if pack > 1 else None,
+                                         n_critic=args.n_critic)
                         seconds.append(time.time() - t0)
                         config = json.load(open(os.path.join(out, "config.json")))
                         stats = generation.evaluate(out)
@@ -130,7 +136,8 @@ def mixtures(args):
                 recipe = (f"{config['epochs'] * config['steps']}, {config['g_lr']:g}/"
                           f"{config['d_lr']:g}, {config['ema'] or 'off'}, "
                           f"{config.get('zero_gp') or 'off'}, "
-                          f"{config.get('steps_per_execution', 1)}")
+                          f"{config.get('steps_per_execution', 1)}, "
+                          f"{config.get('n_critic') or PRESETS[name].n_critic}")
                 rows.append(
                     f"| {data} | {name} | {pack} | {recipe} | {mean_std(modes)} "
                     f"[{min(modes):g}-{max(modes):g}] / {len(mixture.centers)} | "
@@ -630,6 +637,8 @@ def main(argv=None):
     mix.add_argument("--data", default="ring8,grid25")
     mix.add_argument("--pack", default="1",
                      help="comma-separated PacGAN degrees, a row each (default 1: no packing)")
+    mix.add_argument("--n-critic", type=int,
+                     help="gan-apps train --n-critic N for every run (default: the recipe's)")
     mix.add_argument("--block", default="mixtures")
     spd = sub.add_parser("speed")
     spd.add_argument("--presets", help="comma-separated presets or pipelines "
