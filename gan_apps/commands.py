@@ -386,7 +386,8 @@ def _recipe_text(entry):
              "n_critic": "{} D update(s) per G update".format,
              "unroll_steps": "{} unrolled D step(s)".format,
              "unroll_order": "{}-order unrolling".format, "objective": "{} objective".format,
-             "steps_per_execution": "{} steps per execution".format}
+             "steps_per_execution": "{} steps per execution".format,
+             "gp_weight": "gradient penalty weight {:g}".format}
     return "".join(f"; on {'images' if kind == registry.IMAGE else kind} "
                    + ", ".join(names[k](v) for k, v in recipe.items())
                    for kind, recipe in entry.recipes.items())
@@ -469,6 +470,10 @@ GAN = Command("gan", None, top_level=True, actions=(
                       help="add a zero-centred gradient penalty of this weight on real-fake "
                            "interpolates to the discriminator's loss (default: the model's "
                            "recipe, listed below; 0 turns it off)"),
+               Option("--gp-weight", "gp_weight", POSITIVE, metavar="LAMBDA",
+                      help="the weight of the model's own gradient penalty, WGAN-GP's lambda "
+                           "(default: the model's recipe, listed below; otherwise its paper's, "
+                           "10 for wgan_gp)"),
                Option("--ortho-reg", "ortho_reg", WEIGHT, metavar="WEIGHT",
                       help="orthogonal regularization of G (BigGAN uses 1e-4)"),
                Option("--pack", "pack", POSITIVE_INT, metavar="K",

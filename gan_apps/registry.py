@@ -108,13 +108,13 @@ UNROLL_ORDERS = ("first", "second")
 #   found so far; sngan keeps its spectral norm and hinge loss alone, wgan its clipping,
 #   wgan_gp its own (1-centred) penalty;
 # - 1,000 generator updates an epoch (steps), 7 epochs (about 50 s on an idle core at one
-#   thread), at the command's batch 256. The 5-critic-update presets get 2 epochs of 500
-#   (1,000 generator, 5,000 critic updates): on grid25 at 2,000 updates with lr 1e-3,
-#   wgan_gp captured 0-1 modes (seed 0; also with the reference toy code's lambda 0.1,
-#   igul222/improved_wgan_training gan_toy.py) and 0 at 2,500 with lr 1e-3 or 1e-4, and
-#   sngan 1 mode at 8,000 updates with or without the zero-centred penalty: these Lipschitz-bounded critics barely separate
-#   modes 40 sigma apart at this data scale within a CPU minute, so more updates of the same
-#   recipe would not buy the bar; what would is open (docs/benchmarks.md, mixtures).
+#   thread for the 1:1 presets), at the command's batch 256. wgan gets 2 epochs of 500 (1,000
+#   generator, 5,000 critic updates): its clipped critic captured 0 grid25 modes also at 7,000
+#   generator updates (seed 0, lr 1e-3), as Gulrajani et al. 2017 (Fig. 1) show clipped
+#   critics missing a toy mixture's structure, so no budget of this recipe buys the bar.
+#   Early probes at 2,000 updates found wgan_gp at 0-1 grid25 modes and sngan (one critic
+#   update) at 1; what worked is below: five critic updates for sngan, the toy code's lambda
+#   for wgan_gp.
 # - steps_per_execution 50: a 2-D step is a few small matrix products, so at one step per
 #   call into the graph most of its ~11 ms (one thread) is Python and Keras' per-step work;
 #   50 steps a call run the same updates 1.6x sooner (`gan-apps train --model dcgan --data
@@ -130,17 +130,24 @@ UNROLL_ORDERS = ("first", "second")
 #   with n_dis = 5 in most settings of their Table 1 (as we recall it: A, D, E and F; E is
 #   this recipe's Adam 1e-3, betas (0.5, 0.999)). It costs five critic updates a step: about
 #   2.6 minutes a run at one thread.
+# - wgan_gp's gradient penalty at weight 0.1 (`gp_weight`), the value of Gulrajani et al.'s
+#   own toy-data code (igul222/improved_wgan_training gan_toy.py, LAMBDA = .1; their images
+#   use 10, the paper's), for 7 epochs of 1,000 generator updates like the 1:1 presets (7,000
+#   generator, 35,000 critic updates): with lambda 10 it captured 0 grid25 modes at every
+#   epoch up to 7,000 updates (at lr 1e-3 or 1e-4), with 0.1 1, 4, 18, 19, 25 at epochs 3-7
+#   (seed 0; a throwaway probe setting the weight before the first step, one thread); over
+#   three seeds 8.00/8 and 24.67/25, about 3.3 minutes a run at one thread.
 # - lsgan 10 epochs (10,000 generator updates): at 7 it captured 15-17 grid25 modes (mean 16.3,
 #   under PacGAN's 17.3), at 10 21-24 (block `mixtures_lsgan_10`).
 # `--g-lr 2e-4 --d-lr 2e-4 --ema 0 --zero-gp 0 --steps 100 --epochs 10 --steps-per-execution
 # 1` is the paper's form (dcgan; see gan_apps.models.presets for each preset's rates).
-# Measured in
-# docs/benchmarks.md, blocks `mixtures`, `mixtures_lsgan`, `mixtures_lsgan_grid25`,
-# `mixtures_lsgan_10`, `mixtures_fgan`, `mixtures_sngan`, `mixtures_wgan`, `mixtures_pack` and
-# `mixtures_spe`, `mixtures_sngan_5` (tools/bench.py mixtures): dcgan, fgan and lsgan reach
-# PacGAN's plain-GAN numbers (with 50 steps per execution too: block `mixtures_spe`), sngan
-# too with five critic updates (8.00/8, 24.00/25), wgan and wgan_gp on neither (0 modes also
-# at 7,000 generator updates).
+# Measured in docs/benchmarks.md, blocks `mixtures`, `mixtures_lsgan`, `mixtures_lsgan_grid25`,
+# `mixtures_lsgan_10`, `mixtures_fgan`, `mixtures_sngan`, `mixtures_wgan`, `mixtures_pack`,
+# `mixtures_spe`, `mixtures_sngan_5`, `mixtures_wgan_gp_ring8` and `mixtures_wgan_gp_grid25`
+# (tools/bench.py mixtures): dcgan, fgan and lsgan reach PacGAN's plain-GAN numbers (with 50
+# steps per execution too: block `mixtures_spe`), sngan with five critic updates (8.00/8,
+# 24.00/25), wgan_gp with lambda 0.1 (8.00/8, 24.67/25); wgan on neither (0 modes also at
+# 7,000 generator updates).
 _POINTS_BASE = {"epochs": 7, "steps": 1000, "g_lr": 1e-3, "d_lr": 1e-3, "ema": 0.999,
                 "steps_per_execution": 50}
 POINTS_RECIPES = {
@@ -148,7 +155,7 @@ POINTS_RECIPES = {
     "lsgan": {**_POINTS_BASE, "zero_gp": 1.0, "epochs": 10},
     "fgan": {**_POINTS_BASE, "zero_gp": 1.0},
     "wgan": {**_POINTS_BASE, "epochs": 2, "steps": 500},
-    "wgan_gp": {**_POINTS_BASE, "epochs": 2, "steps": 500},
+    "wgan_gp": {**_POINTS_BASE, "gp_weight": 0.1},
     "sngan": {**_POINTS_BASE, "n_critic": 5},
 }
 

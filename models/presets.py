@@ -107,7 +107,7 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
                 num_classes=None, latent_dim=None, width=64, objective=None, divergence=None,
                 coding=None, ortho_reg=0.0, seed=None, jit_compile="auto", steps_per_execution=1,
                 pack=1, augment=None, g_lr=None, d_lr=None, zero_gp=0.0, n_critic=None,
-                unroll_steps=None, unroll_order=None):
+                gp_weight=None, unroll_steps=None, unroll_order=None):
     """Build and compile any model of the family by name (a preset, or a family member by
     the builder its :mod:`gan_apps.registry` entry names).
 
@@ -130,6 +130,11 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
     the paper's: 5 for wgan, wgan_gp, cgan and mmdgan, 2 for biggan, else 1), for any model
     whose steps are :class:`GAN`'s; each critic update takes its own minibatch (Arjovsky et al.
     2017, Algorithm 1), so the pipeline feeds ``n_critic`` minibatches a step.
+
+    ``gp_weight`` replaces the weight of the model's own (1-centred) gradient penalty,
+    WGAN-GP's lambda (Gulrajani et al. 2017, Algorithm 1: 10; their toy-data code,
+    igul222/improved_wgan_training ``gan_toy.py``, uses 0.1), for any model that has one; the
+    zero-centred penalty of ``zero_gp`` keeps its own weight.
 
     ``unroll_steps`` replaces the unrolled GAN's K, the discriminator updates its generator
     looks ahead through (None keeps the paper's 5; Metz et al. 2017, Sec. 2.2), and
@@ -159,6 +164,16 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
         if int(n_critic) < 1:
             raise UserInputError(f"--n-critic must be >= 1, got {n_critic}")
         model.n_critic = int(n_critic)
+    if gp_weight is not None:
+        own = [p for p in getattr(model, "penalties", ())
+               if isinstance(p, penalties.GradientPenalty) and p.target == 1.0]
+        if not own:
+            raise UserInputError(f"--gp-weight is not available for --model {name}: it has no "
+                                 "gradient penalty of its own (wgan_gp has)")
+        if not gp_weight > 0:
+            raise UserInputError(f"--gp-weight must be > 0, got {gp_weight}")
+        for penalty in own:
+            penalty.weight = float(gp_weight)
     return model
 
 

@@ -24,7 +24,7 @@ KIND = "gan"
 ARCHITECTURE_KEYS = (
     "model", "arch", "data", "resolution", "channels", "latent_dim", "width",
     "objective", "divergence", "coding", "batch_size", "ema", "ortho_reg", "pack", "augment",
-    "g_lr", "d_lr", "zero_gp", "n_critic", "unroll_steps", "unroll_order",
+    "g_lr", "d_lr", "zero_gp", "n_critic", "unroll_steps", "unroll_order", "gp_weight",
 )
 DEFAULTS = {
     "image": {"epochs": 60, "batch_size": 64, "width": 32},
@@ -131,6 +131,8 @@ def run_config(options, source, info):
         "g_lr": options["g_lr"] or defaults.get("g_lr"),
         "d_lr": options["d_lr"] or defaults.get("d_lr"),
         "n_critic": options["n_critic"] or defaults.get("n_critic"),
+        # None: the paper's lambda (10 for wgan_gp); runs before this option have no entry.
+        "gp_weight": options["gp_weight"] or defaults.get("gp_weight"),
         # 0 is a setting here (the plain GAN), not "off"; None: the model's own K.
         "unroll_steps": (defaults.get("unroll_steps") if options["unroll_steps"] is None
                          else options["unroll_steps"]),
@@ -171,7 +173,8 @@ class _Builders:
             steps_per_execution=config["steps_per_execution"],
             pack=config["pack"] or 1, augment=config["augment"],
             g_lr=config["g_lr"], d_lr=config["d_lr"], zero_gp=config.get("zero_gp") or 0.0,
-            n_critic=config.get("n_critic"), unroll_steps=config.get("unroll_steps"),
+            n_critic=config.get("n_critic"), gp_weight=config.get("gp_weight"),
+            unroll_steps=config.get("unroll_steps"),
             unroll_order=config.get("unroll_order"),
         )
         if config["ema"]:

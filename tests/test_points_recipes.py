@@ -35,6 +35,7 @@ def test_every_preset_trains_on_points_with_its_recipe_unless_told_otherwise():
             assert config["batch_size"] == generation.DEFAULTS["points"]["batch_size"] == 256
             assert config["steps_per_execution"] == recipe["steps_per_execution"] == 50
             assert config["n_critic"] == recipe.get("n_critic")
+            assert config["gp_weight"] == recipe.get("gp_weight")
     # Each preset keeps its trait: the Wasserstein critics get no zero-centred penalty.
     assert "zero_gp" not in registry.POINTS_RECIPES["wgan"]
     assert "zero_gp" not in registry.POINTS_RECIPES["wgan_gp"]
@@ -43,6 +44,9 @@ def test_every_preset_trains_on_points_with_its_recipe_unless_told_otherwise():
     assert _config("grid25", model="sngan")["n_critic"] == 5
     assert _config("digits", model="sngan")["n_critic"] is None
     assert _config("grid25", model="sngan", n_critic=1)["n_critic"] == 1
+    # WGAN-GP's toy-data lambda on points, the paper's 10 on images.
+    assert _config("grid25", model="wgan_gp")["gp_weight"] == 0.1
+    assert _config("digits", model="wgan_gp")["gp_weight"] is None
 
 
 def test_the_papers_form_is_selectable_and_images_are_untouched():
@@ -96,3 +100,21 @@ def test_resume_with_another_zero_gp_or_ema_is_refused(tmp_path):
     for change in ({"zero_gp": 0.5}, {"ema": 0}):
         with pytest.raises(UserInputError, match=next(iter(change))):
             generation.train(**{**options, "epochs": 2, **change})
+
+
+def test_gp_weight_replaces_the_models_own_penalty_weight_only():
+    def weights(model):
+        return sorted((p.target, p.weight) for p in model.penalties
+                      if isinstance(p, penalties.GradientPenalty))
+
+    paper = presets.build_model("wgan_gp", data_kind="points", width=8, seed=0)
+    assert weights(paper) == [(1.0, 10.0)]
+    toy = presets.build_model("wgan_gp", data_kind="points", width=8, seed=0, gp_weight=0.1,
+                              zero_gp=0.5)
+    assert weights(toy) == [(0.0, 0.5), (1.0, 0.1)]
+    with pytest.raises(UserInputError, match="--gp-weight is not available for --model dcgan"):
+        presets.build_model("dcgan", data_kind="points", width=8, seed=0, gp_weight=1.0)
+    parsed = build_parser().parse_args(["train", "--data", "ring8", "--gp-weight", "0.5"])
+    assert parsed.gp_weight == 0.5
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--gp-weight", "0"])
