@@ -341,6 +341,11 @@ def data_dir(what="prepared datasets"):
 STEPS_PER_EXECUTION = Option("--steps-per-execution", "steps_per_execution", POSITIVE_INT, 1,
                              metavar="N", help="train steps per call into the compiled graph "
                                                "(default 1)")
+# `train`'s: the model's recipe decides when the flag is not given.
+RECIPE_STEPS_PER_EXECUTION = dataclasses.replace(
+    STEPS_PER_EXECUTION, default=None,
+    help="train steps per call into the compiled graph (default: the model's recipe, listed "
+         "below; otherwise 1)")
 RUNTIME = (
     Option("--strategy", "strategy", default="default",
            choices=("default", "mirrored", "multiworker", "tpu"),
@@ -486,11 +491,7 @@ GAN = Command("gan", None, top_level=True, actions=(
                            "cutout (the paper's: color,translation,cutout; default off)"),
                seed(),
                data_dir(),
-               # `train`'s default is the model's recipe (1 where it has none).
-               *(dataclasses.replace(o, default=None, help=(
-                   "train steps per call into the compiled graph (default: the model's "
-                   "recipe, listed below; otherwise 1)")) if o is STEPS_PER_EXECUTION else o
-                 for o in RUNTIME),
+               *(RECIPE_STEPS_PER_EXECUTION if o is STEPS_PER_EXECUTION else o for o in RUNTIME),
                ON_NAN,
                Option("--eval-every", "eval_every", COUNT, metavar="N",
                       help="evaluate every N epochs, 0 = off (default 5 on digits, 1 on mixtures)"),

@@ -95,19 +95,17 @@ def mixtures(args):
             f"Command: `{command}`  ",
             f"Machine: {machine()}. Total wall time {time.time() - started:.0f} s{status}.  ",
             "Protocol: `gan-apps train --model M --data D --seed S [--pack K] [--n-critic N]` "
-            "with every other "
-            "option at its default (the model's points recipe, shown per row from the run's "
-            "config.json: generator updates = epochs x steps, learning rates, EMA of G, "
-            "zero-centred GP weight, steps per call into the graph, critic updates per generator "
-            "update, the weight of the preset's own gradient penalty where the recipe sets one; batch 256 "
-            "per critic update), then `gan-apps evaluate` on "
+            "with every other option at its default (the model's points recipe, shown per row "
+            "from the run's config.json: generator updates = epochs x steps, learning rates, "
+            "EMA of G, zero-centred GP weight, steps per call into the graph, critic updates "
+            "per generator update, the weight of the preset's own gradient penalty where the "
+            "recipe sets one; batch 256 per critic update), then `gan-apps evaluate` on "
             f"its generator.keras: {EVAL_SAMPLES} samples; a mode is captured with >= 20 "
             "samples within 3 sigma; high quality = within 3 sigma of any mode. Mean ± std "
             f"over seeds {args.seeds}; min-max of modes in brackets.",
             "",
-            "| data | preset | pack | recipe (G updates, lr G/D, EMA, zero-GP, steps per execution, "
-            "D updates per G update, own-GP weight) "
-            "| modes captured "
+            "| data | preset | pack | recipe (G updates, lr G/D, EMA, zero-GP, steps per "
+            "execution, D updates per G update, own-GP weight) | modes captured "
             "| high-quality fraction | s / run (median) |",
             "|---|---|---|---|---|---|---|",
             *rows,
@@ -639,7 +637,7 @@ def main(argv=None):
     mix.add_argument("--data", default="ring8,grid25")
     mix.add_argument("--pack", default="1",
                      help="comma-separated PacGAN degrees, a row each (default 1: no packing)")
-    mix.add_argument("--n-critic", type=int,
+    mix.add_argument("--n-critic", type=int, metavar="N",
                      help="gan-apps train --n-critic N for every run (default: the recipe's)")
     mix.add_argument("--block", default="mixtures")
     spd = sub.add_parser("speed")
