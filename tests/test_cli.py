@@ -217,7 +217,8 @@ def test_readme_model_tables_list_exactly_the_registry():
 def test_readme_recipe_table_gives_exactly_the_registrys_image_recipes():
     flags = {"epochs": "--epochs {}", "batch_size": "--batch-size {}", "d_lr": "--d-lr {:.0e}",
              "g_lr": "--g-lr {:.0e}", "n_critic": "--n-critic {}", "objective": "--objective {}",
-             "unroll_steps": "--unroll-steps {}", "unroll_order": "--unroll-order {}"}
+             "unroll_steps": "--unroll-steps {}", "unroll_order": "--unroll-order {}",
+             "ema": "--ema {}"}
     listed = {}
     for first, cells in _readme_table("Presets", "models"):
         for name in first.split("`, `"):
@@ -287,7 +288,7 @@ def test_train_help_lists_each_models_recipe_and_train_uses_it(capsys):
                     "d_lr": "D's rate {:.0e}", "g_lr": "G's rate {:.0e}",
                     "n_critic": "{} D update(s) per G update", "objective": "{} objective",
                     "unroll_steps": "{} unrolled D step(s)",
-                    "unroll_order": "{}-order unrolling"}[key].format(value)
+                    "unroll_order": "{}-order unrolling", "ema": "EMA of G {}"}[key].format(value)
             assert text.replace("e-0", "e-") in lines[name].split("; on images ")[1], (name, key)
         if registry.IMAGE not in entry.data_kinds:
             continue
@@ -295,7 +296,8 @@ def test_train_help_lists_each_models_recipe_and_train_uses_it(capsys):
                                        source, info)
         for key in ("epochs", "batch_size"):
             assert config[key] == recipe.get(key, generation.DEFAULTS["image"][key]), (name, key)
-        for key in ("d_lr", "g_lr", "n_critic", "objective", "unroll_steps", "unroll_order"):
+        for key in ("d_lr", "g_lr", "n_critic", "objective", "unroll_steps", "unroll_order",
+                    "ema"):
             assert config[key] == recipe.get(key), (name, key)
         given = generation.run_config(commands.settings(
             "gan", "train", {"model": name, "epochs": 7, "batch_size": 16, "d_lr": 3e-4,
