@@ -68,7 +68,7 @@ def mixtures(args):
 
     Each run is :func:`gan_apps.pipelines.generation.train` with the user's defaults (the
     model's points recipe of :data:`gan_apps.registry.POINTS_RECIPES`: steps, epochs, rates,
-    EMA of G, zero-centred GP), only ``--data``, ``--seed``, ``--out``, ``--pack`` and
+    EMA of G, zero-centred GP, steps per execution, critic updates, penalty weight), only ``--data``, ``--seed``, ``--out``, ``--pack`` and
     ``--n-critic`` (when the bench is given one) set;
     then :func:`gan_apps.pipelines.generation.evaluate` on the run's ``generator.keras`` (the
     EMA generator where the recipe keeps one), 2,500 samples, the PacGAN protocol.
@@ -397,8 +397,8 @@ INPUT_CASES = {
                   "execution, the moving average of G), 4 epochs of 1,000 steps"),
     "ring8": ({"data": "ring8", "epochs": 4, "steps": 500},
               "`gan-apps train --data ring8` (dcgan's mixtures recipe: MLPs, batch 256, "
-              "zero-centred GP, moving average of G, one step per execution), 4 epochs of "
-              "500 steps"),
+              "zero-centred GP, moving average of G, the recipe's steps per execution: one "
+              "until session 13, 50 since), 4 epochs of 500 steps"),
     "digits": ({"data": "digits", "epochs": 4},
                "the default job `gan-apps train` (dcgan, batch 32), 4 epochs of 44 steps"),
 }
