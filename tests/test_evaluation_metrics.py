@@ -70,7 +70,11 @@ def test_kid_with_full_subsets_equals_double_loop():
     assert std == pytest.approx(0.0, abs=1e-12)
 
 
-def test_kid_subset_average_and_seed():
+@pytest.mark.parametrize("gram_entries", [metrics.KID_GRAM_ENTRIES, 0],
+                         ids=["gram-matrices-once", "per-subset"])
+def test_kid_subset_average_and_seed(monkeypatch, gram_entries):
+    # Both ways of computing the subsets' Gram matrices give the loop's estimates.
+    monkeypatch.setattr(metrics, "KID_GRAM_ENTRIES", gram_entries)
     rng = np.random.default_rng(3)
     real, fake = rng.normal(size=(60, 4)), rng.normal(0.3, 1.0, size=(50, 4))
     mean, std = kernel_inception_distance(real, fake, num_subsets=8, subset_size=20, seed=7)
