@@ -440,7 +440,9 @@ GAN = Command("gan", None, top_level=True, actions=(
                       help="image channels (default: the data's)"),
                Option("--latent-dim", "latent_dim", LATENT_DIM,
                       help=f"size of z, at most {LATENT_DIM_MAX} (default: the model's)"),
-               Option("--width", "width", POSITIVE_INT, help="network width (default 32 for images)"),
+               Option("--width", "width", POSITIVE_INT,
+                      help="network width (default: the model's recipe, listed below; "
+                           "otherwise 32 for images, 128 for points)"),
                Option("--objective", "objective",
                       help="override the model's objective, e.g. hinge or f:kl (default: the "
                            "model's recipe, listed below; otherwise its paper's)"),

@@ -51,9 +51,8 @@ class ModelEntry:
 # epochs (accuracy near 1) and DCGAN's recipe levels off at FID 33-35 from epoch 150 on. A
 # discriminator at half the generator's rate and batch 32 (twice the updates per epoch) take
 # DCGAN to FID 31.9 +- 2.6 at epoch 150 (three seeds) and SN-GAN to 16.9-20.9 (one thread,
-# three seeds), which is why sngan is the default job; it stops at epoch 120 (FID 23.6 +- 2.5
-# over three seeds at two threads) to bring the default job near 5 minutes at two threads
-# (about 5.3 at the 51 ms a step measured on 2026-12-01). AC-GAN with the same
+# three seeds), which is why sngan is the default job (its own recipe, SNGAN_IMAGE below,
+# is narrower and averaged to fit 5 minutes at two threads). AC-GAN with the same
 # departures is at its best from epoch 15 to 125 and loses recall after (FID 93 at epoch
 # 150), hence 60 epochs. The projection cGAN (hinge, SN, five critic updates at batch 64 in
 # its paper: FID 485 after 120 generator updates) takes the same departures and one critic
@@ -100,6 +99,19 @@ UNROLLED_IMAGE = {**ONE_TO_ONE_IMAGE, "epochs": 80, "objective": "non_saturating
 # --batch-size 64 --ema 0 --epochs 60` is the paper's form.
 WGAN_IMAGE = {**ONE_TO_ONE_IMAGE, "epochs": 200, "g_lr": 2e-4, "d_lr": 2e-4, "n_critic": 1,
               "ema": 0.999}
+# The default job (sngan on images, session 14): width 24 where the other recipes keep the
+# command's 32, and a moving average of G. On this CPU (AMD EPYC without AVX-512, where
+# TensorFlow leaves its oneDNN kernels off) a convolution's gradients and a transposed
+# convolution slow down three- to sevenfold once its 4x4 kernel passes about 512 KB, the
+# core's L2 cache: width 32's 128 <-> 64-channel layers (512 KB) made a step 82-94 ms at two
+# threads, width 24's (288 KB) 37-42 ms for 56 % of the arithmetic (docs/benchmarks.md,
+# block `conv_kernels`). Width 24 alone learns a little slower per epoch (FID 24.3 and 21.5 at
+# epoch 150, seeds 0 and 1, against 20.9 and 16.9 at width 32) and its last iterate swings by
+# 3-6 points between evaluations; the moving average (decay 0.995) falls smoothly, 25.9 at
+# epoch 120 and 22.4 / 22.3 at 140 for both seeds. 130 epochs took 5.2 minutes at two
+# threads (seed 0: FID 24.7), hence 120 (5,280 generator updates), the same as before, to
+# stay inside the issue's 5 minutes. `--width 32 --ema 0` is the default job before.
+SNGAN_IMAGE = {**ONE_TO_ONE_IMAGE, "epochs": 120, "width": 24, "ema": 0.995}
 # `--unroll-order`: whether the unrolled GAN's generator gradient flows through the unrolled
 # discriminator updates (second, Metz et al. 2017 eq. 6) or treats them as constants (first).
 UNROLL_ORDERS = ("first", "second")
@@ -192,8 +204,7 @@ MODELS = {
                    recipes={IMAGE: {"epochs": 360}, POINTS: POINTS_RECIPES["wgan_gp"]}),
         ModelEntry("sngan", "preset", "hinge loss, spectrally normalized discriminator",
                    "Miyato et al. 2018",
-                   recipes={IMAGE: {**ONE_TO_ONE_IMAGE, "epochs": 120},
-                            POINTS: POINTS_RECIPES["sngan"]}),
+                   recipes={IMAGE: SNGAN_IMAGE, POINTS: POINTS_RECIPES["sngan"]}),
         ModelEntry("cgan", "family", "conditional GAN, projection discriminator",
                    "Mirza & Osindero 2014; Miyato & Koyama 2018", True, (IMAGE,),
                    builder="conditional:build_conditional",

@@ -218,7 +218,7 @@ def test_readme_recipe_table_gives_exactly_the_registrys_image_recipes():
     flags = {"epochs": "--epochs {}", "batch_size": "--batch-size {}", "d_lr": "--d-lr {:.0e}",
              "g_lr": "--g-lr {:.0e}", "n_critic": "--n-critic {}", "objective": "--objective {}",
              "unroll_steps": "--unroll-steps {}", "unroll_order": "--unroll-order {}",
-             "ema": "--ema {}"}
+             "ema": "--ema {}", "width": "--width {}"}
     listed = {}
     for first, cells in _readme_table("Presets", "models"):
         for name in first.split("`, `"):
@@ -288,22 +288,23 @@ def test_train_help_lists_each_models_recipe_and_train_uses_it(capsys):
                     "d_lr": "D's rate {:.0e}", "g_lr": "G's rate {:.0e}",
                     "n_critic": "{} D update(s) per G update", "objective": "{} objective",
                     "unroll_steps": "{} unrolled D step(s)",
-                    "unroll_order": "{}-order unrolling", "ema": "EMA of G {}"}[key].format(value)
+                    "unroll_order": "{}-order unrolling", "ema": "EMA of G {}",
+                    "width": "width {}"}[key].format(value)
             assert text.replace("e-0", "e-") in lines[name].split("; on images ")[1], (name, key)
         if registry.IMAGE not in entry.data_kinds:
             continue
         config = generation.run_config(commands.settings("gan", "train", {"model": name}),
                                        source, info)
-        for key in ("epochs", "batch_size"):
+        for key in ("epochs", "batch_size", "width"):
             assert config[key] == recipe.get(key, generation.DEFAULTS["image"][key]), (name, key)
         for key in ("d_lr", "g_lr", "n_critic", "objective", "unroll_steps", "unroll_order",
                     "ema"):
             assert config[key] == recipe.get(key), (name, key)
         given = generation.run_config(commands.settings(
             "gan", "train", {"model": name, "epochs": 7, "batch_size": 16, "d_lr": 3e-4,
-                             "n_critic": 2}), source, info)
-        assert (given["epochs"], given["batch_size"], given["d_lr"], given["n_critic"]) == \
-            (7, 16, 3e-4, 2), name
+                             "n_critic": 2, "width": 40}), source, info)
+        assert (given["epochs"], given["batch_size"], given["d_lr"], given["n_critic"],
+                given["width"]) == (7, 16, 3e-4, 2, 40), name
 
 
 def test_every_action_is_a_subcommand_with_its_declared_flags():

@@ -46,12 +46,19 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 
 CONFIGS = {
-    # name: (description, extra options of train)
-    "graph": ("graph mode (tf.function, no XLA): `gan-apps train`", {}),
-    "xla": ("XLA: `--jit`", {"jit": True}),
+    # name: (description, extra options of train, extra environment)
+    "graph": ("graph mode (tf.function, no XLA): `gan-apps train`", {}, {}),
+    "xla": ("XLA: `--jit`", {"jit": True}, {}),
     "spe": ("steps per execution = one epoch (44): `--steps-per-execution 44`",
-            {"steps_per_execution": 44}),
-    "xla_spe": ("XLA and 44 steps per execution", {"jit": True, "steps_per_execution": 44}),
+            {"steps_per_execution": 44}, {}),
+    "xla_spe": ("XLA and 44 steps per execution", {"jit": True, "steps_per_execution": 44}, {}),
+    # TensorFlow's oneDNN kernels, off by default on this machine's CPU (tools/bench_conv_kernels.py).
+    "onednn": ("oneDNN kernels: `TF_ENABLE_ONEDNN_OPTS=1 gan-apps train`", {},
+               {"TF_ENABLE_ONEDNN_OPTS": "1"}),
+    # The networks' width before 2026-12-07 (32) and with oneDNN.
+    "width32": ("width 32: `gan-apps train --width 32`", {"width": 32}, {}),
+    "width32_onednn": ("width 32 with oneDNN: `TF_ENABLE_ONEDNN_OPTS=1 gan-apps train --width 32`",
+                       {"width": 32}, {"TF_ENABLE_ONEDNN_OPTS": "1"}),
 }
 
 
@@ -127,11 +134,14 @@ def child_command(config, out, args, core=None):
     return command
 
 
-def launch(commands, threads):
+def launch(commands, threads, configs=None):
+    """Run ``commands`` at once (each with its configuration's environment) and wait."""
     env = dict(os.environ)
     if threads == 1:
         env.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
-    procs = [subprocess.Popen(c, env=env, cwd=REPO) for c in commands]
+    configs = configs or ["graph"] * len(commands)
+    procs = [subprocess.Popen(c, env={**env, **CONFIGS[config][2]}, cwd=REPO)
+             for c, config in zip(commands, configs)]
     for proc, command in zip(procs, commands):
         if proc.wait() != 0:
             raise SystemExit(f"failed: {' '.join(command)}")
@@ -167,8 +177,10 @@ def seeds(args):
         f"{' --epochs ' + str(args.epochs) if args.epochs else ''}` (each seed: `gan-apps "
         "train --seed S`)  ",
         f"Machine: {bench.machine()}. Total wall time {time.time() - start:.0f} s.  ",
-        f"Protocol: the default job (`{config['model']}`, batch {config['batch_size']}, D's "
-        f"learning rate {rate_text(config['d_lr'])}, {config['epochs']} epochs) in a fresh process per "
+        f"Protocol: the default job (`{config['model']}`, width {config['width']}, batch "
+        f"{config['batch_size']}, D's learning rate {rate_text(config['d_lr'])}, "
+        f"{'EMA of G ' + str(config['ema']) + ', ' if config.get('ema') else ''}"
+        f"{config['epochs']} epochs, evaluation every {config['eval_every']}) in a fresh process per "
         "seed, one at a time (2 threads, graph mode); wall time from before TensorFlow's import to the export's end; metrics of the "
         "last evaluation (epoch " + rows[0][2]["epoch"] + ", 1,000 samples against the 360 "
         "held-out test digits on the shipped digits-CNN features). Floor: the same metrics for "
@@ -188,7 +200,7 @@ def seeds(args):
                  f"{floor['classes_covered']:.0f} | |")
     text = "\n".join(lines)
     print(text)
-    bench.write_block("default_job", text)
+    bench.write_block(args.block or "default_job", text)
 
 
 def _digits_floor():
@@ -223,6 +235,8 @@ def main(argv=None):
     parser.add_argument("--work", help="run folders (default: a temporary folder); finished "
                                        "runs found there are reused")
     parser.add_argument("--seeds", help="comma-separated: the default job's quality per seed")
+    parser.add_argument("--block", help="the docs/benchmarks.md block to write (default: "
+                                        "speed_job, or default_job with --seeds)")
     args = parser.parse_args(argv)
     if args.command == "run-one":
         return run_one(args)
@@ -247,10 +261,11 @@ def main(argv=None):
                 order = todo if repeat % 2 == 0 else todo[::-1]
                 for i in range(0, len(order), 2):
                     pair = order[i:i + 2]
-                    launch([child_command(c, outs[c], args, core=k) for k, c in enumerate(pair)], 1)
+                    launch([child_command(c, outs[c], args, core=k) for k, c in enumerate(pair)],
+                           1, pair)
             else:
                 for c in todo:
-                    launch([child_command(c, outs[c], args)], n)
+                    launch([child_command(c, outs[c], args)], n, [c])
             for c in configs:
                 rows.setdefault((c, n), []).append(summarise(outs[c], args.target_fid))
                 print(c, n, rows[(c, n)][-1], flush=True)
@@ -263,7 +278,8 @@ def main(argv=None):
     lines = [
         f"Command: `python tools/bench_job.py --configs {args.configs} --threads {args.threads} "
         f"--repeats {args.repeats} --seed {args.seed}"
-        f"{' --epochs ' + str(args.epochs) if args.epochs else ''} --target-fid {args.target_fid}`  ",
+        f"{' --epochs ' + str(args.epochs) if args.epochs else ''} --target-fid {args.target_fid}"
+        f"{' --block ' + args.block if args.block else ''}`  ",
         f"Machine: {bench.machine()}. Total wall time {wall:.0f} s.  ",
         "Protocol: the default job (`gan-apps train`'s recipe, evaluation every 5 epochs on "
         "1,000 samples, export at the end) in a fresh process per run; clocks start before "
@@ -302,7 +318,7 @@ def main(argv=None):
             )
     text = "\n".join(lines)
     print(text)
-    bench.write_block("speed_job", text)
+    bench.write_block(args.block or "speed_job", text)
 
 
 if __name__ == "__main__":
