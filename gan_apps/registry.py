@@ -95,10 +95,13 @@ UNROLLED_IMAGE = {**ONE_TO_ONE_IMAGE, "epochs": 80, "objective": "non_saturating
 # the same recipe without the average oscillated between 58 and 76 and ended at 62.4 at
 # epoch 150 (61.5 with the average), hence the average and 200 epochs (8,800 generator
 # updates): FID 51.8 +- 2.8 over three seeds (worst 54.9), 21.6 one-core minutes
-# (docs/benchmarks.md, family_digits_wgan). `--g-lr 5e-5 --d-lr 5e-5 --n-critic 5
-# --batch-size 64 --ema 0 --epochs 60` is the paper's form.
+# (docs/benchmarks.md, family_digits_wgan). At width 24 (session 14; width 32's 512 KB layers
+# are slow on this CPU, see SNGAN_IMAGE) the same recipe takes 10.1 one-core minutes instead of
+# 21.6, inside the 15-minute aim, at FID 56.7 +- 2.9 (worst 58.9; block family_digits_wgan_24),
+# hence width 24. `--g-lr 5e-5 --d-lr 5e-5 --n-critic 5 --batch-size 64 --ema 0 --epochs 60
+# --width 32` is the paper's form.
 WGAN_IMAGE = {**ONE_TO_ONE_IMAGE, "epochs": 200, "g_lr": 2e-4, "d_lr": 2e-4, "n_critic": 1,
-              "ema": 0.999}
+              "ema": 0.999, "width": 24}
 # The default job (sngan on images, session 14): width 24 where the other recipes keep the
 # command's 32, and a moving average of G. On this CPU (AMD EPYC without AVX-512, where
 # TensorFlow leaves its oneDNN kernels off) a convolution's gradients and a transposed
