@@ -1,7 +1,12 @@
 """The default job end to end under each runtime configuration (issue 20, item 3).
 
-    python tools/bench_job.py [--configs graph,xla,spe,xla_spe] [--threads 1,2] [--repeats 1]
+    python tools/bench_job.py [--configs graph,xla,spe,xla_spe,onednn,width32,width32_onednn]
+        [--threads 1,2] [--repeats 1] [--block speed_job]
     python tools/bench_job.py --seeds 0,1,2      # the default job's quality, block default_job
+
+``onednn`` and ``width32_onednn`` set ``TF_ENABLE_ONEDNN_OPTS=1`` in the run's environment
+(TensorFlow's oneDNN kernels, which it leaves off on some CPUs); ``width32`` trains the
+networks at width 32 instead of the recipe's.
 
 Each configuration runs ``gan-apps train``'s pipeline (``pipelines.generation.train`` with
 the command's defaults, so the same recipe, evaluation every 5 epochs and export) in a fresh
