@@ -106,9 +106,9 @@ WGAN_IMAGE = {**ONE_TO_ONE_IMAGE, "epochs": 200, "g_lr": 2e-4, "d_lr": 2e-4, "n_
 # keep the command's 32) and a moving average of G. On this CPU (AMD EPYC without AVX-512,
 # where TensorFlow leaves its oneDNN kernels off) a transposed convolution and a
 # convolution's gradients take 3-7x the time for 1.8x the arithmetic once the 4x4 kernel
-# reaches about 512 KB, the core's L2 cache: width 32's 128 <-> 64-channel layers (512 KB) made a step 82-94 ms at two
-# threads, width 24's (288 KB) 37-42 ms for 56 % of the arithmetic (docs/benchmarks.md,
-# block `conv_kernels`). Width 24 alone learns a little slower per epoch (FID 24.3 and 21.5 at
+# reaches about 512 KB, the core's L2 cache: width 32's 128 <-> 64-channel layers (512 KB)
+# made a step 82-94 ms at two threads, width 24's (288 KB) 37-42 ms for 56 % of the
+# arithmetic (docs/benchmarks.md, block `conv_kernels`). Width 24 alone learns a little slower per epoch (FID 24.3 and 21.5 at
 # epoch 150, seeds 0 and 1, against 20.9 and 16.9 at width 32) and its last iterate swings by
 # 3-6 points between evaluations; the moving average (decay 0.995) falls smoothly, 25.9 at
 # epoch 120 and 22.4 / 22.3 at 140 for both seeds. 130 epochs took 5.2 minutes at two

@@ -68,8 +68,9 @@ def mixtures(args):
 
     Each run is :func:`gan_apps.pipelines.generation.train` with the user's defaults (the
     model's points recipe of :data:`gan_apps.registry.POINTS_RECIPES`: steps, epochs, rates,
-    EMA of G, zero-centred GP, steps per execution, critic updates, penalty weight), only ``--data``, ``--seed``, ``--out``, ``--pack`` and
-    ``--n-critic`` (when the bench is given one) set;
+    EMA of G, zero-centred GP, steps per execution, critic updates, penalty weight), only
+    ``--data``, ``--seed``, ``--out``, ``--pack`` and ``--n-critic`` (when the bench is given
+    one) set;
     then :func:`gan_apps.pipelines.generation.evaluate` on the run's ``generator.keras`` (the
     EMA generator where the recipe keeps one), 2,500 samples, the PacGAN protocol.
     """

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -29,35 +30,39 @@ import time
 
 KERNELS = {"eigen": "0", "onednn": "1"}
 BATCH = 32
-KERNEL_SIZE = 4
 
 
-def layer_shapes(width, resolution=32):
-    """(name, kind, input size, channels in, channels out) of the default job's
-    convolutions: models.dcgan's generator and discriminator at ``width``."""
-    shapes = []
-    doublings = {32: 3, 16: 2}[resolution]
-    filters = width * 2 ** (doublings - 1)
-    size = resolution // 2 ** doublings
-    for i in range(doublings):
-        out = filters // 2 if i < doublings - 1 else 1
-        shapes.append((f"G transposed conv {i + 1}", "transposed", size, filters, out))
-        size, filters = size * 2, out
-    filters, channels = width, 1
-    for i in range(doublings):
-        shapes.append((f"D conv {i + 1}", "conv", size, channels, filters))
-        size, channels, filters = size // 2, filters, filters * 2
-    return shapes
+def default_job_convolutions(width):
+    """(name, layer, input shape without the batch) of every convolution of the default
+    job's networks, :func:`gan_apps.models.dcgan.dcgan_generator` and
+    ``dcgan_discriminator`` at 32x32x1 and ``width`` (the discriminator without spectral
+    normalization: its power iteration is not a convolution)."""
+    import keras
+
+    from gan_apps.models import dcgan
+
+    convolutions = []
+    for prefix, network in (
+            ("G", dcgan.dcgan_generator(resolution=32, channels=1, width=width, seed=0)),
+            ("D", dcgan.dcgan_discriminator(resolution=32, channels=1, width=width, norm="none",
+                                            seed=0))):
+        for layer in network.layers:
+            if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
+                kind = ("transposed conv" if isinstance(layer, keras.layers.Conv2DTranspose)
+                        else "conv")
+                number = sum(1 for name, _, _ in convolutions if name.startswith(prefix)) + 1
+                convolutions.append((f"{prefix} {kind} {number}", layer,
+                                     tuple(layer.input.shape[1:])))
+    return convolutions
 
 
 def time_layers(width, threads):
-    """This process: the milliseconds of every layer of ``layer_shapes(width)``."""
+    """This process: the milliseconds of every layer of ``default_job_convolutions(width)``."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
-    from keras import layers
 
     def median_ms(function, calls=20, rounds=5):
         function()
@@ -71,11 +76,8 @@ def time_layers(width, threads):
         return statistics.median(times)
 
     rows = []
-    for name, kind, size, c_in, c_out in layer_shapes(width):
-        make = layers.Conv2DTranspose if kind == "transposed" else layers.Conv2D
-        layer = make(c_out, KERNEL_SIZE, strides=2, padding="same")
-        x = tf.random.normal([BATCH, size, size, c_in], seed=0)
-        layer(x)
+    for name, layer, shape in default_job_convolutions(width):
+        x = tf.random.normal([BATCH, *shape], seed=0)
 
         @tf.function
         def forward():
@@ -88,8 +90,8 @@ def time_layers(width, threads):
                 loss = tf.reduce_sum(tf.square(layer(x)))
             return tape.gradient(loss, [x, *layer.trainable_variables])
 
-        rows.append({"layer": name, "shape": f"{size}x{size}x{c_in} -> {c_out}",
-                     "kernel_kb": KERNEL_SIZE ** 2 * c_in * c_out * 4 / 1024,
+        rows.append({"layer": name, "shape": f"{'x'.join(map(str, shape))} -> {layer.filters}",
+                     "kernel_kb": math.prod(layer.kernel.shape) * 4 / 1024,
                      "forward": median_ms(forward), "forward_backward": median_ms(forward_backward)})
     return rows
 
@@ -123,8 +125,8 @@ def main(argv=None):
         f"Command: `python tools/bench_conv_kernels.py --widths {args.widths} --kernels "
         f"{args.kernels} --threads {args.threads}`  ",
         f"Machine: {bench.machine()}. Total wall time {time.time() - start:.0f} s.  ",
-        f"Protocol: each convolution of the default job's networks alone, batch {BATCH}, "
-        f"{KERNEL_SIZE}x{KERNEL_SIZE} kernels, stride 2, {args.threads} thread(s); forward, and "
+        f"Protocol: each convolution of the default job's networks alone (4x4 kernels, stride "
+        f"2), batch {BATCH}, {args.threads} thread(s); forward, and "
         "forward plus the gradients with respect to input and kernel; medians of 5 x 20 calls "
         "of a tf.function in a fresh process per kernel library and width "
         "(`TF_ENABLE_ONEDNN_OPTS` 0 for eigen, 1 for onednn).",

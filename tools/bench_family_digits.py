@@ -7,10 +7,11 @@
 Each (model, seed) is ``gan-apps train --model M --seed S --out DIR/M-sS`` in a fresh process:
 the model's own default recipe and budget (its ``recipes`` in ``gan_apps.registry``), with the
 periodic evaluation and export a user gets, so the wall time is a user's. Then the run's
-``generator.keras`` (the last iterate, or the moving average of G where the recipe keeps one) is scored by ``gan-apps evaluate``'s function: FID,
-KID, precision/recall, classes covered, conditional accuracy (label-conditioned models), and
-the artifact ratio, 1,000 samples against the 360 held-out test digits on the shipped
-digits-CNN features, beside the real-data floor.
+``generator.keras`` (the last iterate, or the moving average of G where the recipe keeps
+one) is scored by ``gan-apps evaluate``'s function: FID, KID, precision/recall, classes
+covered, conditional accuracy (label-conditioned models), and the artifact ratio, 1,000
+samples against the 360 held-out test digits on the shipped digits-CNN features, beside the
+real-data floor.
 
 ``--threads 1`` runs one training per core in ``--cores`` at once, each pinned (``taskset``)
 with TensorFlow's pools at one thread: runs repeat bit for bit, and their FIDs do not depend
@@ -158,7 +159,8 @@ def table(models, seeds, args, wall):
         f"{' --cores ' + args.cores if args.threads == 1 else ''}{options}`  ",
         f"Machine: {bench.machine()}. Total wall time of this call {wall:.0f} s.  ",
         "Protocol: per model and seed `gan-apps train --model M --seed S` (the model's default "
-        f"recipe and budget; {threads}); then `generator.keras` (the last iterate, or the moving average of G where the recipe keeps one) scored as `gan-apps evaluate "
+        f"recipe and budget; {threads}); then `generator.keras` (the last iterate, or the "
+        "moving average of G where the recipe keeps one) scored as `gan-apps evaluate "
         f"--metrics {METRICS}` scores it: 1,000 samples against the 360 held-out test digits "
         "on the shipped digits-CNN features; conditional accuracy: the digits classifier's "
         "accuracy on label-conditioned samples (InfoGAN: its categorical code matched one to "

@@ -109,18 +109,16 @@ def mmd2_unbiased(x, y, kernel):
 KID_GRAM_ENTRIES = 32 * 2**20
 
 
-def _subset_mmd2(k_rr, k_ff, k_rf, real_sets, fake_sets):
+def _subset_mmd2(k_rr, k_ff, k_rf, real_sets, fake_sets, size):
     """The unbiased MMD^2 of each pair of subsets, from the full Gram matrices.
 
     ``real_sets`` / ``fake_sets``: [S, len(real)] / [S, len(fake)] 0/1 indicators of the
-    subsets (each of m, respectively n, distinct elements)."""
-    m, n = real_sets[0].sum(), fake_sets[0].sum()
-
-    def within(k, sets, size):
+    subsets, each of ``size`` distinct elements."""
+    def within(k, sets):
         return (np.sum((sets @ k) * sets, axis=1) - sets @ np.diag(k)) / (size * (size - 1))
 
-    between = np.sum((real_sets @ k_rf) * fake_sets, axis=1) / (m * n)
-    return within(k_rr, real_sets, m) + within(k_ff, fake_sets, n) - 2.0 * between
+    between = np.sum((real_sets @ k_rf) * fake_sets, axis=1) / size**2
+    return within(k_rr, real_sets) + within(k_ff, fake_sets) - 2.0 * between
 
 
 def kernel_inception_distance(real, fake, *, num_subsets=100, subset_size=1000, seed=0):
@@ -152,7 +150,7 @@ def kernel_inception_distance(real, fake, *, num_subsets=100, subset_size=1000, 
         for i, (r, f) in enumerate(draws):
             real_sets[i, r], fake_sets[i, f] = 1.0, 1.0
         estimates = _subset_mmd2(polynomial_kernel(real, real), polynomial_kernel(fake, fake),
-                                 polynomial_kernel(real, fake), real_sets, fake_sets)
+                                 polynomial_kernel(real, fake), real_sets, fake_sets, size)
     else:
         estimates = np.array([mmd2_unbiased(real[r], fake[f], polynomial_kernel) for r, f in draws])
     return float(estimates.mean()), float(estimates.std())
