@@ -9,8 +9,11 @@ generated batch under a mixture of Gaussian kernels (:mod:`gan_apps.kernels`):
   2017) on learned features f_phi(x): the critic maximises MMD^2(f_phi(x), f_phi(G(z)))
   and the generator minimises it (eq. 3-4, Algorithm 1), with phi kept in a compact set
   by weight clipping at 0.01 as the paper (Sec. 3.1 and Algorithm 1; RMSProp 5e-5,
-  n_critic 5). The paper's autoencoder term (injectivity of f_phi, Sec. 3.2) and the
-  reference code's one-sided hinge term are not implemented.
+  n_critic 5). :func:`build_mmd_gan` adds what the authors' code trains with
+  (OctoberChang/MMD-GAN ``mmd_gan.py``): a decoder whose reconstruction error the critic
+  also minimises, keeping f_phi close to injective (Sec. 3.2, eq. 7, lambda_AE = 8 for
+  real and fake alike), the one-sided ranking term E f(x) >= E f(G(z)) (lambda_rg = 16),
+  and sqrt(MMD^2) in place of MMD^2 for both players.
 """
 
 from __future__ import annotations
@@ -147,81 +150,179 @@ class GMMN(TrainableModel):
         return self.step_logs()
 
 
+# The reference code's weights (OctoberChang/MMD-GAN mmd_gan.py: lambda_AE_X = lambda_AE_Y = 8,
+# lambda_rg = 16).
+AUTOENCODER_WEIGHT = 8.0
+HINGE_WEIGHT = 16.0
+
+
+def one_sided_ranking(real_features, fake_features):
+    """-mean_j relu(mean f_j(G(z)) - mean f_j(x)): zero when every feature's mean over the
+    real batch is at least its mean over the fake batch, negative otherwise (Li et al. 2017,
+    Sec. 3.2's feasible-set reduction; the reference code's ``ONE_SIDED`` on
+    ``f_enc_X.mean(0) - f_enc_Y.mean(0)``). The critic maximises it, the generator minimises
+    it."""
+    gap = ops.mean(real_features, axis=0) - ops.mean(fake_features, axis=0)
+    return -ops.mean(ops.relu(-gap))
+
+
+def scaled_by_spread(real_features, fake_features):
+    """Both batches divided by d, the root mean square distance between the rows of the two
+    batches pooled, held constant in the gradient: a kernel of bandwidth sigma on the result
+    is one of bandwidth sigma * d on the features (our departure, see :class:`MMDGAN`)."""
+    pooled = ops.concatenate([ops.cast(real_features, "float32"),
+                              ops.cast(fake_features, "float32")], axis=0)
+    spread = ops.sqrt(ops.maximum(ops.mean(kernels.squared_distances(pooled, pooled)), 1e-24))
+    spread = ops.stop_gradient(spread)
+    return real_features / spread, fake_features / spread
+
+
 @keras.saving.register_keras_serializable(package="gan_apps")
 class MMDGAN(GAN):
     """MMD-GAN: MMD^2 on features of a learned critic (Li et al. 2017, eq. 3-4, Algorithm 1).
 
     One training step is :meth:`gan_apps.gan.GAN.train_step`'s: ``n_critic`` critic updates,
     each on its own minibatch of the step's batch (rows i, i + n_critic, ...), then one
-    generator update. Critic update: maximise MMD^2_b(f_phi(x), f_phi(G(z))) (logged as
-    ``d_loss`` = -MMD^2), then apply the penalties' constraints (weight clipping at 0.01 by
-    default, Algorithm 1). Generator update: minimise the same MMD^2 with a fresh z against
-    the last critic minibatch (``g_loss``). The base GAN's objective is not used.
+    generator update. With the defaults (the paper's eq. 3): the critic update maximises
+    M = MMD^2_b(f_phi(x), f_phi(G(z))) (logged as ``d_loss`` = -M), then applies the
+    penalties' constraints (weight clipping at 0.01 by default, Algorithm 1); the generator
+    update minimises the same M with a fresh z against the last critic minibatch
+    (``g_loss``). The base GAN's objective is not used.
+
+    The authors' code (OctoberChang/MMD-GAN ``mmd_gan.py``) trains with three additions,
+    each off by default here and on in :func:`build_mmd_gan`:
+
+    - ``sqrt_mmd``: both players use sqrt(M) instead of M (same direction, scaled by
+      1 / (2 sqrt(M)), which keeps the step from vanishing as M shrinks);
+    - ``hinge_weight`` lambda_rg: + lambda_rg * :func:`one_sided_ranking` in both players'
+      objectives (the critic ranks real features above fake ones);
+    - ``decoder`` with ``autoencoder_weight`` lambda_AE: the critic also minimises
+      lambda_AE * (mean (x - dec(f(x)))^2 + mean (y - dec(f(y)))^2) for the real batch x and
+      the fake batch y (Sec. 3.2, eq. 7: an autoencoder keeps f_phi close to injective, which
+      the MMD of the features needs to be a distance). The decoder is trained by the
+      critic's optimizer and is not clipped (the code clamps only the encoder).
+
+    ``relative_bandwidths`` (our departure, off by default): the kernel's sigmas are multiples
+    of the features' own spread (:func:`scaled_by_spread`) instead of absolute numbers. Under
+    clipping at 0.01 an image critic's features lie ~0.03 apart, where every kernel of
+    sigma 1 ... 16 is linear in the squared distance, so MMD^2 compares only the two
+    batches' mean features.
+
+    So the critic maximises sqrt(M) + lambda_rg R - lambda_AE (AE_x + AE_y) (logged as
+    ``d_loss``, its negative) and the generator minimises sqrt(M) + lambda_rg R (``g_loss``);
+    ``mmd2``, ``ranking`` and ``autoencoder`` log the terms of the critic's updates.
 
     Args:
         generator: functional model ``z -> x``.
-        critic: functional model ``x -> features [B, h]`` (the paper's f_phi).
+        critic: functional model ``x -> features [B, h]`` (the paper's f_phi, the encoder).
+        decoder: functional model ``features [B, h] -> x``, or None (no autoencoder term).
         bandwidths: kernel sigmas on the features.
         biased: biased MMD^2 (the reference code's choice) or unbiased.
         n_critic: critic updates per generator update (5 in the paper).
         penalties: critic penalties/constraints; None gives WeightClipping(0.01).
+        sqrt_mmd, hinge_weight, autoencoder_weight: the additions above (off: False, 0, 0).
         latent_dim, seed: as :class:`gan_apps.gan.GAN`.
     """
 
     # The critic is the GAN's ``discriminator`` attribute, saved and configured as "critic".
-    NETWORKS = {"generator": "generator", "critic": "discriminator"}
+    NETWORKS = {"generator": "generator", "critic": "discriminator", "decoder": "decoder"}
+    OPTIMIZERS = {"g_optimizer": ("generator",), "d_optimizer": ("discriminator", "decoder")}
 
-    def __init__(self, generator, critic, bandwidths=MMD_GAN_BANDWIDTHS, biased=True, n_critic=5,
-                 penalties=None, latent_dim=None, seed=None, **kwargs):
+    def __init__(self, generator, critic, decoder=None, bandwidths=MMD_GAN_BANDWIDTHS, biased=True,
+                 n_critic=5, penalties=None, sqrt_mmd=False, hinge_weight=0.0,
+                 autoencoder_weight=0.0, relative_bandwidths=False, latent_dim=None, seed=None,
+                 **kwargs):
         if penalties is None:
             penalties = [penalties_lib.WeightClipping(0.01)]
         super().__init__(generator, critic, latent_dim=latent_dim, objective="wasserstein",
                          n_critic=n_critic, penalties=penalties, seed=seed, **kwargs)
+        if float(autoencoder_weight) < 0 or float(hinge_weight) < 0:
+            raise UserInputError("MMD-GAN's autoencoder and ranking weights must be >= 0, got "
+                                 f"{autoencoder_weight} and {hinge_weight}")
+        if float(autoencoder_weight) > 0 and decoder is None:
+            raise UserInputError("MMD-GAN's autoencoder term needs a decoder")
+        self.decoder = decoder
         self.num_classes = None
         self.bandwidths = _check_bandwidths(bandwidths)
         self.biased = bool(biased)
+        self.sqrt_mmd = bool(sqrt_mmd)
+        self.hinge_weight = float(hinge_weight)
+        self.autoencoder_weight = float(autoencoder_weight)
+        self.relative_bandwidths = bool(relative_bandwidths)
         self.mmd2_tracker = keras.metrics.Mean(name="mmd2")
+        self.term_trackers = {}
+        if self.hinge_weight:
+            self.term_trackers["ranking"] = keras.metrics.Mean(name="ranking")
+        if self.autoencoder_weight:
+            self.term_trackers["autoencoder"] = keras.metrics.Mean(name="autoencoder")
 
     @property
     def metrics(self):
         return [self.d_loss_tracker, self.g_loss_tracker, self.mmd2_tracker,
-                self.d_grad_norm_tracker, self.g_grad_norm_tracker,
-                *self.penalty_trackers.values()]
+                *self.term_trackers.values(), self.d_grad_norm_tracker,
+                self.g_grad_norm_tracker, *self.penalty_trackers.values()]
 
     def get_config(self):
         config = super().get_config()
         for key in ("objective", "objective_options"):
             config.pop(key)
-        config.update(bandwidths=list(self.bandwidths), biased=self.biased)
+        config.update(bandwidths=list(self.bandwidths), biased=self.biased,
+                      sqrt_mmd=self.sqrt_mmd, hinge_weight=self.hinge_weight,
+                      autoencoder_weight=self.autoencoder_weight,
+                      relative_bandwidths=self.relative_bandwidths)
         return config
 
-    def feature_mmd2(self, real, fake):
-        """MMD^2 of the critic's features of two batches."""
-        real_features = self.discriminator(real, training=True)
-        fake_features = self.discriminator(fake, training=True)
-        return kernels.mmd2(real_features, fake_features, self.bandwidths, biased=self.biased)
+    def shared_objective(self, real_features, fake_features):
+        """What the critic maximises and the generator minimises: M (or sqrt(M)) plus
+        lambda_rg times the ranking term; returns (objective, M, ranking)."""
+        if self.relative_bandwidths:
+            real_features, fake_features = scaled_by_spread(real_features, fake_features)
+        value = kernels.mmd2(real_features, fake_features, self.bandwidths, biased=self.biased)
+        # The biased estimate is >= 0 up to rounding; the floor keeps sqrt's gradient finite.
+        objective = ops.sqrt(ops.maximum(value, 1e-12)) if self.sqrt_mmd else value
+        ranking = one_sided_ranking(real_features, fake_features)
+        if self.hinge_weight:
+            objective = objective + self.hinge_weight * ranking
+        return objective, value, ranking
+
+    def reconstruction_error(self, images, features):
+        """mean (x - dec(f(x)))^2 over every entry, in float32 (the reference's L2 ``match``)."""
+        decoded = ops.cast(self.decoder(features, training=True), "float32")
+        return ops.mean(ops.square(ops.cast(images, "float32") - decoded))
 
     def generator_update(self, real, conditioning):
         self.mmd_generator_step(real)
 
     def discriminator_step(self, real, conditioning=None):
-        """One critic update: gradient ascent on MMD^2 of the features (Algorithm 1)."""
+        """One critic (and decoder) update: gradient ascent on the critic's objective."""
         fake = ops.stop_gradient(self.generate_fake(ops.shape(real)[0], conditioning))
+        variables = self.optimizer_variables("d_optimizer")
         with tf.GradientTape() as tape:
-            value = self.feature_mmd2(real, fake)
-            loss = -value
-        apply_update(tape, loss, self.discriminator.trainable_variables, self.d_optimizer,
-                     self.d_grad_norm_tracker)
+            real_features = self.discriminator(real, training=True)
+            fake_features = self.discriminator(fake, training=True)
+            objective, value, ranking = self.shared_objective(real_features, fake_features)
+            loss = -objective
+            if self.autoencoder_weight:
+                autoencoder = (self.reconstruction_error(real, real_features)
+                               + self.reconstruction_error(fake, fake_features))
+                loss = loss + self.autoencoder_weight * autoencoder
+        apply_update(tape, loss, variables, self.d_optimizer, self.d_grad_norm_tracker)
         for penalty in self.penalties:
             penalty.after_discriminator_update(self.discriminator)
         self.d_loss_tracker.update_state(loss)
         self.mmd2_tracker.update_state(value)
+        if self.hinge_weight:
+            self.term_trackers["ranking"].update_state(ranking)
+        if self.autoencoder_weight:
+            self.term_trackers["autoencoder"].update_state(autoencoder)
 
     def mmd_generator_step(self, real):
-        """One generator update: gradient descent on MMD^2 of the features (Algorithm 1)."""
+        """One generator update: gradient descent on the shared objective (Algorithm 1)."""
         with tf.GradientTape() as tape:
             fake = self.generate_fake(ops.shape(real)[0], None)
-            loss = self.feature_mmd2(real, fake)
+            real_features = self.discriminator(real, training=True)
+            fake_features = self.discriminator(fake, training=True)
+            loss, _, _ = self.shared_objective(real_features, fake_features)
         apply_update(tape, loss, self.generator.trainable_variables, self.g_optimizer,
                      self.g_grad_norm_tracker)
         self.g_loss_tracker.update_state(loss)
@@ -311,27 +412,43 @@ def build_gmmn(*, data_kind="image", resolution=32, channels=1, num_classes=None
 def build_mmd_gan(*, data_kind="image", resolution=32, channels=1, num_classes=None,
                   latent_dim=None, width=32, objective=None, seed=None, jit_compile="auto",
                   bandwidths=None, biased=True, n_critic=5, clip_value=0.01, learning_rate=5e-5,
-                  feature_dim=None, hidden_units=128):
-    """A compiled :class:`MMDGAN` with the paper's settings (Li et al. 2017, Sec. 5).
+                  feature_dim=None, hidden_units=128, autoencoder_weight=AUTOENCODER_WEIGHT,
+                  hinge_weight=HINGE_WEIGHT, sqrt_mmd=True, relative_bandwidths=None):
+    """A compiled :class:`MMDGAN` with the settings of the paper and its code (Li et al. 2017,
+    Sec. 5; OctoberChang/MMD-GAN).
 
     RMSProp(5e-5) with PyTorch's rho 0.99 and epsilon as the reference code
     (:func:`gan_apps.models.presets.reference_rmsprop`) for both players, n_critic 5, weight
-    clipping 0.01, bandwidths {1, 2, 4, 8, 16}, biased MMD^2. The critic: a DCGAN encoder (``width`` filters) for
-    images, an MLP with 2 hidden layers of 128 and batch norm for points; its feature
-    size defaults to the latent size as in the reference code (100 for images; 16 for
-    points, our choice).
+    clipping 0.01 of the encoder, bandwidths {1, 2, 4, 8, 16}, biased MMD^2, and the code's
+    training objective: sqrt(MMD^2), the one-sided ranking term (16) and the autoencoder
+    term (8) with a decoder shaped as the generator (``autoencoder_weight=0,
+    hinge_weight=0, sqrt_mmd=False`` is eq. 3 alone). The critic: a DCGAN encoder
+    (``width`` filters) for images, an MLP with 2 hidden layers of 128 and batch norm for
+    points; its feature size defaults to the latent size as in the reference code (100 for
+    images; 16 for points, our choice). Not implemented: the code's 100 critic updates for
+    the first 25 and every 500th generator update.
     """
     _no_labels_no_objective("MMD-GAN", num_classes, objective)
     generator, latent_dim = _generator(data_kind, resolution, channels, latent_dim, width,
                                        hidden_units, seed)
     critic_seed = layer_seed(seed, 100)
     if data_kind == "points":
-        critic = mlp_feature_critic(2, (int(hidden_units),) * 2, feature_dim or 16, seed=critic_seed)
+        feature_dim = feature_dim or 16
+        critic = mlp_feature_critic(2, (int(hidden_units),) * 2, feature_dim, seed=critic_seed)
     else:
-        critic = dcgan_feature_critic(resolution, channels, width, feature_dim or latent_dim,
-                                      seed=critic_seed)
-    model = MMDGAN(generator, critic, bandwidths=bandwidths or MMD_GAN_BANDWIDTHS, biased=biased,
-                   n_critic=n_critic, penalties=[penalties_lib.WeightClipping(clip_value)],
+        feature_dim = feature_dim or latent_dim
+        critic = dcgan_feature_critic(resolution, channels, width, feature_dim, seed=critic_seed)
+    decoder = None
+    if autoencoder_weight:
+        # The reference's decoder has the generator's architecture, with the features as input.
+        decoder, _ = _generator(data_kind, resolution, channels, feature_dim, width,
+                                hidden_units, layer_seed(seed, 200))
+    model = MMDGAN(generator, critic, decoder=decoder, bandwidths=bandwidths or MMD_GAN_BANDWIDTHS,
+                   biased=biased, n_critic=n_critic,
+                   penalties=[penalties_lib.WeightClipping(clip_value)], sqrt_mmd=sqrt_mmd,
+                   hinge_weight=hinge_weight, autoencoder_weight=autoencoder_weight,
+                   relative_bandwidths=(data_kind == "image" if relative_bandwidths is None
+                                        else relative_bandwidths),
                    latent_dim=latent_dim, seed=seed, name="mmd_gan")
     # PyTorch's RMSprop as the reference code (OctoberChang/MMD-GAN): see reference_rmsprop.
     model.compile(g_optimizer=reference_rmsprop(learning_rate),

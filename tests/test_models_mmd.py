@@ -11,7 +11,7 @@ from gan_apps.errors import UserInputError
 from gan_apps.evaluation.metrics import mmd2_unbiased
 from gan_apps.models.mlp import mlp_generator
 from gan_apps.models.mmd import (GMMN, GMMN_BANDWIDTHS, MMDGAN, build_gmmn, build_mmd_gan,
-                                 mlp_feature_critic)
+                                 mlp_feature_critic, one_sided_ranking, scaled_by_spread)
 from gan_apps.models.presets import PRESETS, reference_rmsprop
 
 RING = data_lib.MIXTURES["ring8"]
@@ -122,19 +122,28 @@ def test_mmd_gan_contract_and_round_trip(tmp_path):
     model = build_mmd_gan(data_kind="points", seed=0, hidden_units=16, latent_dim=4)
     assert model.n_critic == 5 and model.bandwidths == (1.0, 2.0, 4.0, 8.0, 16.0)
     assert float(model.d_optimizer.learning_rate) == pytest.approx(5e-5)
-    assert list(model.networks()) == ["generator", "critic"]
-    assert {"generator", "critic", "g_optimizer", "d_optimizer", "seed_state"} <= set(model.checkpoint_items())
+    assert list(model.networks()) == ["generator", "critic", "decoder"]
+    assert (model.sqrt_mmd, model.hinge_weight, model.autoencoder_weight) == (True, 16.0, 8.0)
+    assert {"generator", "critic", "decoder", "g_optimizer", "d_optimizer",
+            "seed_state"} <= set(model.checkpoint_items())
     model.fit(ring(320), batch_size=64, epochs=1, verbose=0)
     path = str(tmp_path / "mmd_gan.keras")
     model.save(path)
     loaded = keras.models.load_model(path)
     assert isinstance(loaded, MMDGAN) and loaded.n_critic == 5 and loaded.bandwidths == model.bandwidths
+    assert (loaded.sqrt_mmd, loaded.hinge_weight, loaded.autoencoder_weight) == (True, 16.0, 8.0)
     assert loaded.penalties[0].get_config() == {"clip_value": 0.01}
     x = ring(8)
     np.testing.assert_allclose(loaded.discriminator(x), model.discriminator(x), rtol=1e-5, atol=1e-7)
+    features = np.asarray(model.discriminator(x))
+    np.testing.assert_allclose(loaded.decoder(features), model.decoder(features), rtol=1e-5, atol=1e-6)
     loaded.fit(ring(320), batch_size=64, epochs=1, verbose=0)
     image = build_mmd_gan(resolution=16, width=8, seed=0)
     assert image.discriminator.output.shape[1:] == (100,)
+    assert image.decoder.input.shape[1:] == (100,) and image.decoder.output.shape[1:] == (16, 16, 1)
+    assert build_mmd_gan(data_kind="points", seed=0, autoencoder_weight=0).decoder is None
+    with pytest.raises(UserInputError, match="decoder"):
+        MMDGAN(mlp_generator(4, hidden=(8,)), mlp_feature_critic(hidden=(8,)), autoencoder_weight=1.0)
     with pytest.raises(UserInputError, match="labels"):
         build_mmd_gan(num_classes=10)
 
@@ -169,3 +178,102 @@ def test_wgan_and_mmd_gan_rmsprop_take_pytorchs_first_step():
         variable = keras.Variable([0.0, 0.0])
         fresh.apply_gradients([(tf.constant([1.0, -1.0]), variable)])
         np.testing.assert_allclose(-variable.numpy(), [torch_step, -torch_step], rtol=1e-6)
+
+
+def test_one_sided_ranking_penalises_only_features_whose_fake_mean_is_higher():
+    real = np.array([[1.0, 0.0, 2.0], [3.0, 0.0, 2.0]])   # means 2, 0, 2
+    fake = np.array([[0.0, 1.0, 5.0], [0.0, 3.0, 5.0]])   # means 0, 2, 5
+    # gaps 2, -2, -3: the last two cost relu(2) and relu(3), averaged over the 3 features.
+    assert float(one_sided_ranking(real, fake)) == pytest.approx(-(2.0 + 3.0) / 3)
+    assert float(one_sided_ranking(fake[:, :1] * 0 + 1, fake[:, :1] * 0)) == 0.0
+
+
+def test_mmd_gan_reference_objectives_match_numpy():
+    """With zero learning rates, one step logs the reference code's critic objective
+    (OctoberChang/MMD-GAN: -(sqrt(M) + 16 R) + 8 (AE_x + AE_y)) and generator objective
+    (sqrt(M) + 16 R), each recomputed in numpy from the networks' outputs."""
+    def build():
+        model = MMDGAN(mlp_generator(4, hidden=(16,), seed=1),
+                       mlp_feature_critic(hidden=(16,), feature_dim=4, seed=2),
+                       decoder=mlp_generator(4, hidden=(16,), seed=5), bandwidths=(0.5, 1.0),
+                       n_critic=1, penalties=[], sqrt_mmd=True, hinge_weight=16.0,
+                       autoencoder_weight=8.0, seed=3)
+        model.compile(g_optimizer=keras.optimizers.SGD(0.0), d_optimizer=keras.optimizers.SGD(0.0))
+        return model
+
+    model = build()
+    real = ring(64)
+    state = np.asarray(model.seed_generator.state).copy()
+    logs = model.fit(real, batch_size=64, epochs=1, verbose=0, shuffle=False).history
+    model.seed_generator.state.assign(state)
+    fake_d = np.asarray(model.generator(model.sample_latent(64)))
+    fake_g = np.asarray(model.generator(model.sample_latent(64)))
+    critic, decoder = model.discriminator, model.decoder
+    k = numpy_mixture_kernel((0.5, 1.0))
+
+    def terms(fake):
+        real_f = np.asarray(critic(real, training=True), np.float64)
+        fake_f = np.asarray(critic(fake, training=True), np.float64)
+        m = k(real_f, real_f).mean() + k(fake_f, fake_f).mean() - 2 * k(real_f, fake_f).mean()
+        gap = real_f.mean(0) - fake_f.mean(0)
+        ranking = -np.maximum(-gap, 0).mean()
+        ae = (((real - np.asarray(decoder(real_f, training=True))) ** 2).mean()
+              + ((fake - np.asarray(decoder(fake_f, training=True))) ** 2).mean())
+        return m, ranking, ae
+
+    m, ranking, ae = terms(fake_d)
+    assert logs["mmd2"][0] == pytest.approx(m, rel=1e-3, abs=1e-7)
+    assert logs["ranking"][0] == pytest.approx(ranking, rel=1e-3, abs=1e-7)
+    assert logs["autoencoder"][0] == pytest.approx(ae, rel=1e-4)
+    assert logs["d_loss"][0] == pytest.approx(-(np.sqrt(m) + 16 * ranking) + 8 * ae, rel=1e-3)
+    m_g, ranking_g, _ = terms(fake_g)
+    assert logs["g_loss"][0] == pytest.approx(np.sqrt(m_g) + 16 * ranking_g, rel=1e-3)
+
+
+def test_mmd_gan_clips_the_encoder_and_trains_the_decoder_unclipped():
+    model = build_mmd_gan(data_kind="points", seed=0, hidden_units=16, latent_dim=4,
+                          learning_rate=1e-2)
+    before = [np.asarray(w).copy() for w in model.decoder.trainable_weights]
+    model.fit(ring(640), batch_size=64, epochs=1, verbose=0)
+    assert max(np.abs(w).max() for w in model.discriminator.trainable_weights) <= 0.01 + 1e-7
+    after = model.decoder.trainable_weights
+    assert any(not np.allclose(b, a) for b, a in zip(before, after))
+    assert max(np.abs(w).max() for w in after) > 0.01
+
+
+def test_relative_bandwidths_are_multiples_of_the_features_spread():
+    """scaled_by_spread divides by the RMS distance of the pooled rows (numpy), so the
+    kernel no longer depends on the features' scale, and no gradient flows through d."""
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(6, 3)), rng.normal(1.0, 2.0, size=(5, 3))
+    pooled = np.concatenate([real, fake])
+    d = np.sqrt(((pooled[:, None] - pooled[None]) ** 2).sum(-1).mean())
+    scaled_real, scaled_fake = scaled_by_spread(real.astype("float32"), fake.astype("float32"))
+    np.testing.assert_allclose(scaled_real, real / d, rtol=1e-5)
+    np.testing.assert_allclose(scaled_fake, fake / d, rtol=1e-5)
+    x = tf.constant(real, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = tf.reduce_sum(scaled_by_spread(x, fake.astype("float32"))[0])
+    np.testing.assert_allclose(tape.gradient(out, x), np.full(real.shape, 1 / d), rtol=1e-5)
+
+    def model(relative):
+        return MMDGAN(mlp_generator(4, hidden=(8,)), mlp_feature_critic(hidden=(8,)),
+                      bandwidths=(1.0, 2.0), relative_bandwidths=relative)
+
+    small, large = (real * 0.01).astype("float32"), (fake * 0.01).astype("float32")
+    relative = model(True).shared_objective(small, large)[1]
+    assert float(relative) == pytest.approx(float(model(True).shared_objective(
+        small * 1000, large * 1000)[1]), rel=1e-4)
+    expected = mmd2_biased_numpy(real / d, fake / d, (1.0, 2.0))
+    assert float(relative) == pytest.approx(expected, rel=1e-4)
+    # Fixed sigmas on features ~0.03 apart: each kernel is ~1 - d^2 / (2 sigma^2), so MMD^2
+    # is ~ sum_s |mean(x) - mean(y)|^2 / sigma^2, the mean features' gap and nothing else.
+    gap = np.sum((small.astype(np.float64).mean(0) - large.astype(np.float64).mean(0)) ** 2)
+    assert float(model(False).shared_objective(small, large)[1]) == pytest.approx(
+        gap * (1 + 1 / 4), rel=1e-2)
+
+
+def mmd2_biased_numpy(x, y, bandwidths):
+    k = numpy_mixture_kernel(bandwidths)
+    return k(x, x).mean() + k(y, y).mean() - 2 * k(x, y).mean()
