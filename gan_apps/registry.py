@@ -115,6 +115,46 @@ WGAN_IMAGE = {**ONE_TO_ONE_IMAGE, "epochs": 200, "g_lr": 2e-4, "d_lr": 2e-4, "n_
 # threads (seed 0: FID 24.7), hence 120 (5,280 generator updates), the same as before, to
 # stay inside the issue's 5 minutes. `--width 32 --ema 0` is the default job before.
 SNGAN_IMAGE = {**ONE_TO_ONE_IMAGE, "epochs": 120, "width": 24, "ema": 0.995}
+# MMD-GAN on images (session 15). The paper's form (eq. 3 with a clipped DCGAN encoder)
+# stayed at FID 920-1040 (session 14); the reference code's additions (models.mmd: sqrt of
+# MMD^2, the ranking term, the decoder's reconstruction term) brought it to 106-134 and no
+# lower over 100-150 epochs whatever the rates, critic count (1 or 5) or averaging (0.995 or
+# 0.999): the clipped encoder's features lie ~0.03 apart, where the paper's kernels (sigma 1
+# ... 16) are linear, so MMD^2 matched only mean features and the samples stayed blurred
+# (precision 0.35). With the sigmas taken as multiples of the features' own spread
+# (`relative_bandwidths`, the image default of build_mmd_gan) the same recipe fell to FID
+# 40.5 at epoch 100 (seed 0, 7.6 one-core minutes). The rest is WGAN_IMAGE's departures
+# (one critic update at 2e-4 for both players, batch 32, width 24) with the default job's
+# shorter average (0.995). `--g-lr 5e-5 --d-lr 5e-5 --n-critic 5 --batch-size 64 --ema 0
+# --width 32 --epochs 60` is the paper's schedule; its fixed bandwidths are
+# `build_mmd_gan(relative_bandwidths=False)` in Python. Three seeds: FID 40.6 +- 1.5 (worst
+# 42.5) in 7.8 one-core minutes (docs/benchmarks.md, block family_digits_mmdgan).
+MMDGAN_IMAGE = {"epochs": 100, "batch_size": 32, "n_critic": 1, "g_lr": 2e-4, "d_lr": 2e-4,
+                "ema": 0.995, "width": 24}
+# BigGAN on digits (session 15): its paper's recipe (two D steps per G step, G 5e-5, D 2e-4,
+# batch 64) was at FID 577 after 10 CPU minutes at width 32 (126 generator updates; block
+# progan_biggan). Its 3x3 ResNet blocks at full resolution cost ~10x a DCGAN step (width 16:
+# 541 ms a step of batch 32 on one core), so: width 8 (280 ms), the projection cGAN's
+# departures (one D step a G step, G 2e-4, D 1e-4, batch 32) and the default job's average
+# (0.995). Run for 70 epochs (three seeds, block family_digits_biggan_70) it reached FID 31.1,
+# 45.2 and 55.0 in 16.5 one-core minutes, conditional accuracy 0.98-1.00, but its recall
+# fell from 0.37-0.56 at epoch 35 to 0.07-0.24 at 70 (fewer distinct digits per class),
+# and the FIDs at epoch 40 were as good or better (37.5, 36.7, 47.6), hence 40 epochs.
+# `--width 32 --n-critic 2 --g-lr 5e-5 --d-lr 2e-4 --batch-size 64 --ema 0.9999` is the
+# paper's. Measured in docs/benchmarks.md, block family_digits_biggan.
+BIGGAN_IMAGE = {"epochs": 40, "batch_size": 32, "n_critic": 1, "g_lr": 2e-4, "d_lr": 1e-4,
+                "ema": 0.995, "width": 8}
+# ProGAN on digits (session 15): the paper's networks at width 32 were at FID 210 after 10 CPU
+# minutes (block progan_biggan). At width 16 and the paper's settings (Adam 1e-3, betas
+# (0, 0.99), one critic step, phases of 8k images, batch 64) it reached 32x32 at epoch 28
+# and stalled there: FID 112.2 at epoch 40, 113.6 at 45. Batch 32, twice the updates per
+# phase at the same images, went on falling: 80.4 at epoch 40, 64.8 at 50, 49.7 at 55, 57.4
+# at 60 (seed 0, 19.8 one-core minutes), hence width 16, batch 32 and 60 epochs. Two probes
+# that did worse: both rates at 2.5e-4 (FID 477-522 at epochs 10-15) and a moving average
+# of G (0.995; 611 at epoch 20, 501 at 30, against 295 and 160 without it; not
+# investigated). `--width 32 --batch-size 64` is the paper's form at this data set's
+# phase lengths. Measured in docs/benchmarks.md, block family_digits_progan.
+PROGAN_IMAGE = {"epochs": 60, "batch_size": 32, "width": 16}
 # `--unroll-order`: whether the unrolled GAN's generator gradient flows through the unrolled
 # discriminator updates (second, Metz et al. 2017 eq. 6) or treats them as constants (first).
 UNROLL_ORDERS = ("first", "second")
@@ -224,14 +264,16 @@ MODELS = {
         ModelEntry("gmmn", "family", "GMMN, MMD with a mixture of RBF kernels", "Li et al. 2015",
                    builder="mmd:build_gmmn", recipes={IMAGE: GMMN_IMAGE}),
         ModelEntry("mmdgan", "family", "MMD-GAN, MMD on learned critic features",
-                   "Li et al. 2017", builder="mmd:build_mmd_gan"),
+                   "Li et al. 2017", builder="mmd:build_mmd_gan", recipes={IMAGE: MMDGAN_IMAGE}),
         ModelEntry("vae", "family", "variational autoencoder, ELBO logged",
                    "Kingma & Welling 2013", False, (IMAGE,), builder="vae:build_vae",
                    recipes={IMAGE: {"epochs": 300, "batch_size": 32}}),
         ModelEntry("progan", "family", "progressive growing, WGAN-GP + drift",
-                   "Karras et al. 2018", False, (IMAGE,), builder="progan:build_progan"),
+                   "Karras et al. 2018", False, (IMAGE,), builder="progan:build_progan",
+                   recipes={IMAGE: PROGAN_IMAGE}),
         ModelEntry("biggan", "family", "BigGAN: CBN + skip-z, self-attention, SN, hinge",
-                   "Brock et al. 2019", True, (IMAGE,), builder="biggan:build_biggan"),
+                   "Brock et al. 2019", True, (IMAGE,), builder="biggan:build_biggan",
+                   recipes={IMAGE: BIGGAN_IMAGE}),
     )
 }
 
