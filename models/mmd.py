@@ -11,8 +11,8 @@ generated batch under a mixture of Gaussian kernels (:mod:`gan_apps.kernels`):
   by weight clipping at 0.01 as the paper (Sec. 3.1 and Algorithm 1; RMSProp 5e-5,
   n_critic 5). :func:`build_mmd_gan` adds what the authors' code trains with
   (OctoberChang/MMD-GAN ``mmd_gan.py``): a decoder whose reconstruction error the critic
-  also minimises, keeping f_phi close to injective (Sec. 3.2, eq. 7, lambda_AE = 8 for
-  real and fake alike), the one-sided ranking term E f(x) >= E f(G(z)) (lambda_rg = 16),
+  also minimises, the paper's autoencoder approximation of f_phi's injectivity
+  (lambda_AE = 8 for real and fake alike), the one-sided ranking term E f(x) >= E f(G(z)) (lambda_rg = 16),
   and sqrt(MMD^2) in place of MMD^2 for both players.
 """
 
@@ -158,8 +158,8 @@ HINGE_WEIGHT = 16.0
 
 def one_sided_ranking(real_features, fake_features):
     """-mean_j relu(mean f_j(G(z)) - mean f_j(x)): zero when every feature's mean over the
-    real batch is at least its mean over the fake batch, negative otherwise (Li et al. 2017,
-    Sec. 3.2's feasible-set reduction; the reference code's ``ONE_SIDED`` on
+    real batch is at least its mean over the fake batch, negative otherwise (Li et al. 2017's
+    feasible-set reduction; the reference code's ``ONE_SIDED`` on
     ``f_enc_X.mean(0) - f_enc_Y.mean(0)``). The critic maximises it, the generator minimises
     it."""
     gap = ops.mean(real_features, axis=0) - ops.mean(fake_features, axis=0)
@@ -198,8 +198,8 @@ class MMDGAN(GAN):
       objectives (the critic ranks real features above fake ones);
     - ``decoder`` with ``autoencoder_weight`` lambda_AE: the critic also minimises
       lambda_AE * (mean (x - dec(f(x)))^2 + mean (y - dec(f(y)))^2) for the real batch x and
-      the fake batch y (Sec. 3.2, eq. 7: an autoencoder keeps f_phi close to injective, which
-      the MMD of the features needs to be a distance). The decoder is trained by the
+      the fake batch y (the paper approximates f_phi's injectivity, which the MMD of the
+      features needs to be a distance, with an autoencoder; the code's ``errD``). The decoder is trained by the
       critic's optimizer and is not clipped (the code clamps only the encoder).
 
     ``relative_bandwidths`` (our departure, off by default): the kernel's sigmas are multiples
@@ -221,6 +221,7 @@ class MMDGAN(GAN):
         n_critic: critic updates per generator update (5 in the paper).
         penalties: critic penalties/constraints; None gives WeightClipping(0.01).
         sqrt_mmd, hinge_weight, autoencoder_weight: the additions above (off: False, 0, 0).
+        relative_bandwidths: sigmas as multiples of the features' spread (off: False).
         latent_dim, seed: as :class:`gan_apps.gan.GAN`.
     """
 
@@ -425,8 +426,11 @@ def build_mmd_gan(*, data_kind="image", resolution=32, channels=1, num_classes=N
     hinge_weight=0, sqrt_mmd=False`` is eq. 3 alone). The critic: a DCGAN encoder
     (``width`` filters) for images, an MLP with 2 hidden layers of 128 and batch norm for
     points; its feature size defaults to the latent size as in the reference code (100 for
-    images; 16 for points, our choice). Not implemented: the code's 100 critic updates for
-    the first 25 and every 500th generator update.
+    images; 16 for points, our choice). ``relative_bandwidths`` None turns the sigmas
+    relative to the features' spread on for images (our departure, see :class:`MMDGAN`:
+    with the paper's absolute sigmas the image recipe stalled at FID 106-134) and leaves
+    them absolute for points. Not implemented: the code's 100 critic updates for the first
+    25 and every 500th generator update.
     """
     _no_labels_no_objective("MMD-GAN", num_classes, objective)
     generator, latent_dim = _generator(data_kind, resolution, channels, latent_dim, width,
