@@ -150,7 +150,9 @@ BIGGAN_IMAGE = {"epochs": 40, "batch_size": 32, "n_critic": 1, "g_lr": 2e-4, "d_
 # (0, 0.99), one critic step, phases of 8k images, batch 64) it reached 32x32 at epoch 28
 # and stalled there: FID 112.2 at epoch 40, 113.6 at 45. Batch 32, twice the updates per
 # phase at the same images, went on falling: 80.4 at epoch 40, 64.8 at 50, 49.7 at 55, 57.4
-# at 60 (seed 0, 19.8 one-core minutes), hence width 16, batch 32 and 60 epochs. Two probes
+# at 60 (seed 0, 19.8 one-core minutes), hence width 16, batch 32 and 60 epochs; over three
+# seeds FID 57.4, 69.3 and 84.1 (70.3 +- 10.9) in 19.6 one-core minutes: short of the issue's
+# 60, swinging by 10-20 between evaluations at 32x32. Two probes
 # that did worse: both rates at 2.5e-4 (FID 477-522 at epochs 10-15) and a moving average
 # of G (0.995; 611 at epoch 20, 501 at 30, against 295 and 160 without it; not
 # investigated). `--width 32 --batch-size 64` is the paper's form at this data set's
