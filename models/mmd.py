@@ -12,8 +12,8 @@ generated batch under a mixture of Gaussian kernels (:mod:`gan_apps.kernels`):
   n_critic 5). :func:`build_mmd_gan` adds what the authors' code trains with
   (OctoberChang/MMD-GAN ``mmd_gan.py``): a decoder whose reconstruction error the critic
   also minimises, the paper's autoencoder approximation of f_phi's injectivity
-  (lambda_AE = 8 for real and fake alike), the one-sided ranking term E f(x) >= E f(G(z)) (lambda_rg = 16),
-  and sqrt(MMD^2) in place of MMD^2 for both players.
+  (lambda_AE = 8 for real and fake alike), the one-sided ranking term E f(x) >= E f(G(z))
+  (lambda_rg = 16), and sqrt(MMD^2) in place of MMD^2 for both players.
 """
 
 from __future__ import annotations
@@ -199,14 +199,16 @@ class MMDGAN(GAN):
     - ``decoder`` with ``autoencoder_weight`` lambda_AE: the critic also minimises
       lambda_AE * (mean (x - dec(f(x)))^2 + mean (y - dec(f(y)))^2) for the real batch x and
       the fake batch y (the paper approximates f_phi's injectivity, which the MMD of the
-      features needs to be a distance, with an autoencoder; the code's ``errD``). The decoder is trained by the
-      critic's optimizer and is not clipped (the code clamps only the encoder).
+      features needs to be a distance, with an autoencoder; the code's ``errD``). The
+      decoder is trained by the critic's optimizer and is not clipped (the code clamps only
+      the encoder).
 
     ``relative_bandwidths`` (our departure, off by default): the kernel's sigmas are multiples
     of the features' own spread (:func:`scaled_by_spread`) instead of absolute numbers. Under
     clipping at 0.01 an image critic's features lie ~0.03 apart, where every kernel of
     sigma 1 ... 16 is linear in the squared distance, so MMD^2 compares only the two
-    batches' mean features.
+    batches' mean features. The ranking term then takes the scaled features too, so it
+    keeps its weight against sqrt(M) whatever the features' scale.
 
     So the critic maximises sqrt(M) + lambda_rg R - lambda_AE (AE_x + AE_y) (logged as
     ``d_loss``, its negative) and the generator minimises sqrt(M) + lambda_rg R (``g_loss``);
@@ -275,14 +277,16 @@ class MMDGAN(GAN):
 
     def shared_objective(self, real_features, fake_features):
         """What the critic maximises and the generator minimises: M (or sqrt(M)) plus
-        lambda_rg times the ranking term; returns (objective, M, ranking)."""
+        lambda_rg times the ranking term; returns (objective, M, ranking), ranking None when
+        its weight is 0."""
         if self.relative_bandwidths:
             real_features, fake_features = scaled_by_spread(real_features, fake_features)
         value = kernels.mmd2(real_features, fake_features, self.bandwidths, biased=self.biased)
         # The biased estimate is >= 0 up to rounding; the floor keeps sqrt's gradient finite.
         objective = ops.sqrt(ops.maximum(value, 1e-12)) if self.sqrt_mmd else value
-        ranking = one_sided_ranking(real_features, fake_features)
+        ranking = None
         if self.hinge_weight:
+            ranking = one_sided_ranking(real_features, fake_features)
             objective = objective + self.hinge_weight * ranking
         return objective, value, ranking
 

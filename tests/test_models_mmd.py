@@ -136,14 +136,16 @@ def test_mmd_gan_contract_and_round_trip(tmp_path):
     x = ring(8)
     np.testing.assert_allclose(loaded.discriminator(x), model.discriminator(x), rtol=1e-5, atol=1e-7)
     features = np.asarray(model.discriminator(x))
-    np.testing.assert_allclose(loaded.decoder(features), model.decoder(features), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loaded.decoder(features), model.decoder(features),
+                               rtol=1e-5, atol=1e-6)
     loaded.fit(ring(320), batch_size=64, epochs=1, verbose=0)
     image = build_mmd_gan(resolution=16, width=8, seed=0)
     assert image.discriminator.output.shape[1:] == (100,)
     assert image.decoder.input.shape[1:] == (100,) and image.decoder.output.shape[1:] == (16, 16, 1)
     assert build_mmd_gan(data_kind="points", seed=0, autoencoder_weight=0).decoder is None
     with pytest.raises(UserInputError, match="decoder"):
-        MMDGAN(mlp_generator(4, hidden=(8,)), mlp_feature_critic(hidden=(8,)), autoencoder_weight=1.0)
+        MMDGAN(mlp_generator(4, hidden=(8,)), mlp_feature_critic(hidden=(8,)),
+               autoencoder_weight=1.0)
     with pytest.raises(UserInputError, match="labels"):
         build_mmd_gan(num_classes=10)
 
