@@ -77,6 +77,10 @@ class ExponentialMovingAverage(keras.callbacks.Callback):
     averaged weights gives better images than the last iterate (Yazici et al. 2019; BigGAN,
     Brock et al. 2019, Sec. 4 / Appendix: decay 0.9999, started after 20k iterations).
 
+    A model whose generator changes shape while it trains (ProGAN's fade-in) says when an
+    average makes sense with ``averaging_ready()``; while it returns False the average
+    copies the generator, so averaging restarts on every stable stretch.
+
     Args:
         model: the training model (reads ``generator`` and its optimizer's ``iterations``).
         decay: averaging decay in (0, 1).
@@ -120,7 +124,11 @@ class ExponentialMovingAverage(keras.callbacks.Callback):
         self._last_update.assign(iterations)
         # With steps_per_execution = N the callback sees N updates at once: decay^N is the
         # weight the old average keeps after N averaging steps of (nearly) equal weights.
-        decay = 0.0 if iterations <= self.start else self.decay ** updates
+        ready = getattr(self.model, "averaging_ready", None)
+        if iterations <= self.start or (ready is not None and not ready()):
+            decay = 0.0
+        else:
+            decay = self.decay ** updates
         self._update(tf.constant(decay, tf.float32))
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_apps import cli
+from gan_apps import callbacks, cli
 from gan_apps.errors import UserInputError
 from gan_apps.models.progan import ProGAN, Schedule, build_progan, downsample_real
 
@@ -85,6 +85,28 @@ def test_training_advances_the_schedule_and_resume_mid_fade_continues_it(tmp_pat
     history = resumed.fit(_dataset(), epochs=1, steps_per_epoch=1, verbose=0).history
     assert history["alpha"][0] == pytest.approx(alpha)
     assert resumed.current_alpha() == pytest.approx((32 - STABLE) / FADE)
+
+
+def test_moving_average_restarts_from_g_during_each_fade_and_averages_between():
+    model = _model(seed=5)
+    model.run_eagerly = True
+    average = callbacks.ExponentialMovingAverage(model, decay=0.5)
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            same = all(np.array_equal(a, w) for a, w in
+                       zip(average.generator.get_weights(), model.generator.get_weights()))
+            seen.append((int(model.images_seen.numpy()), model.averaging_ready(), same))
+
+    # Batches of 8: 4x4 until 16 images, the 8x8 block fades in over 16..48, then stabilises.
+    model.fit(_dataset(), epochs=1, steps_per_epoch=8, verbose=0, callbacks=[average, Record()])
+    # Read after each step, so for the next one: at 16 images the next step fades.
+    assert [s[:2] for s in seen] == [(8, True), (16, False), (24, False), (32, False),
+                                     (40, False), (48, True), (56, True), (64, True)]
+    # An average over the stable stretches, a copy of G (the last iterate) before and while
+    # the block fades in.
+    assert [s[2] for s in seen] == [False, True, True, True, True, False, False, False]
 
 
 def test_keras_round_trip_keeps_schedule(tmp_path):
