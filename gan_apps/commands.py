@@ -392,7 +392,8 @@ def _recipe_text(entry):
              "unroll_steps": "{} unrolled D step(s)".format,
              "unroll_order": "{}-order unrolling".format, "objective": "{} objective".format,
              "steps_per_execution": "{} steps per execution".format,
-             "gp_weight": "gradient penalty weight {:g}".format}
+             "gp_weight": "gradient penalty weight {:g}".format,
+             "clip_value": "weights clipped at {:g}".format}
     return "".join(f"; on {'images' if kind == registry.IMAGE else kind} "
                    + ", ".join(names[k](v) for k, v in recipe.items())
                    for kind, recipe in entry.recipes.items())
@@ -481,6 +482,10 @@ GAN = Command("gan", None, top_level=True, actions=(
                       help="the weight of the model's own gradient penalty, WGAN-GP's lambda "
                            "(default: the model's recipe, listed below; otherwise its paper's, "
                            "10 for wgan_gp)"),
+               Option("--clip-value", "clip_value", POSITIVE, metavar="C",
+                      help="clip the critic's weights to [-C, C] after each update, for a "
+                           "model that clips (default: the model's recipe, listed below; "
+                           "otherwise its paper's, 0.01 for wgan and mmdgan)"),
                Option("--ortho-reg", "ortho_reg", WEIGHT, metavar="WEIGHT",
                       help="orthogonal regularization of G (BigGAN uses 1e-4)"),
                Option("--pack", "pack", POSITIVE_INT, metavar="K",

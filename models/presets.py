@@ -107,7 +107,7 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
                 num_classes=None, latent_dim=None, width=64, objective=None, divergence=None,
                 coding=None, ortho_reg=0.0, seed=None, jit_compile="auto", steps_per_execution=1,
                 pack=1, augment=None, g_lr=None, d_lr=None, zero_gp=0.0, n_critic=None,
-                gp_weight=None, unroll_steps=None, unroll_order=None):
+                gp_weight=None, clip_value=None, unroll_steps=None, unroll_order=None):
     """Build and compile any model of the family by name (a preset, or a family member by
     the builder its :mod:`gan_apps.registry` entry names).
 
@@ -135,6 +135,9 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
     WGAN-GP's lambda (Gulrajani et al. 2017, Algorithm 1: 10; their toy-data code,
     igul222/improved_wgan_training ``gan_toy.py``, uses 0.1), for any model that has one; the
     zero-centred penalty of ``zero_gp`` keeps its own weight.
+
+    ``clip_value`` replaces c of the critic's weight clipping (Arjovsky et al. 2017,
+    Algorithm 1: 0.01; MMD-GAN's encoder is clipped alike), for any model that clips.
 
     ``unroll_steps`` replaces the unrolled GAN's K, the discriminator updates its generator
     looks ahead through (None keeps the paper's 5; Metz et al. 2017, Sec. 2.2), and
@@ -174,6 +177,16 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
             raise UserInputError(f"--gp-weight must be > 0, got {gp_weight}")
         for penalty in own:
             penalty.weight = float(gp_weight)
+    if clip_value is not None:
+        clipping = [p for p in getattr(model, "penalties", ())
+                    if isinstance(p, penalties.WeightClipping)]
+        if not clipping:
+            raise UserInputError(f"--clip-value is not available for --model {name}: its "
+                                 "critic's weights are not clipped (wgan's and mmdgan's are)")
+        if not clip_value > 0:
+            raise UserInputError(f"--clip-value must be > 0, got {clip_value}")
+        for penalty in clipping:
+            penalty.clip_value = float(clip_value)
     return model
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
 import pytest
 
 from gan_apps import commands, penalties, registry
@@ -100,6 +101,27 @@ def test_resume_with_another_zero_gp_or_ema_is_refused(tmp_path):
     for change in ({"zero_gp": 0.5}, {"ema": 0}):
         with pytest.raises(UserInputError, match=next(iter(change))):
             generation.train(**{**options, "epochs": 2, **change})
+
+
+def test_clip_value_replaces_the_clipping_bound_and_clips_to_it():
+    def bounds(model):
+        return [p.clip_value for p in model.penalties if isinstance(p, penalties.WeightClipping)]
+
+    assert bounds(presets.build_model("wgan", data_kind="points", width=8, seed=0)) == [0.01]
+    model = presets.build_model("wgan", data_kind="points", width=8, seed=0, clip_value=0.1)
+    assert bounds(model) == [0.1]
+    # The update clips to the new bound: every critic weight inside [-0.1, 0.1], and some at it.
+    for variable in model.discriminator.trainable_variables:
+        variable.assign(variable * 0.0 + 0.5)
+    for penalty in model.penalties:
+        penalty.after_discriminator_update(model.discriminator)
+    values = np.concatenate([np.ravel(v.numpy()) for v in model.discriminator.trainable_variables])
+    assert np.allclose(values, 0.1)
+    with pytest.raises(UserInputError, match="--clip-value is not available for --model wgan_gp"):
+        presets.build_model("wgan_gp", data_kind="points", width=8, seed=0, clip_value=0.1)
+    assert build_parser().parse_args(["train", "--clip-value", "0.05"]).clip_value == 0.05
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--clip-value", "0"])
 
 
 def test_gp_weight_replaces_the_models_own_penalty_weight_only():
