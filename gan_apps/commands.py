@@ -393,7 +393,8 @@ def _recipe_text(entry):
              "unroll_order": "{}-order unrolling".format, "objective": "{} objective".format,
              "steps_per_execution": "{} steps per execution".format,
              "gp_weight": "gradient penalty weight {:g}".format,
-             "clip_value": "weights clipped at {:g}".format}
+             "clip_value": "weights clipped at {:g}".format,
+             "phase_images": "phases of {} images".format}
     return "".join(f"; on {'images' if kind == registry.IMAGE else kind} "
                    + ", ".join(names[k](v) for k, v in recipe.items())
                    for kind, recipe in entry.recipes.items())
@@ -465,6 +466,10 @@ GAN = Command("gan", None, top_level=True, actions=(
                       help="for --model unrolled: the discriminator updates the generator "
                            "looks ahead through (default: the model's recipe, listed below; "
                            "otherwise the paper's 5; 0 is the plain GAN)"),
+               Option("--phase-images", "phase_images", POSITIVE_INT, metavar="N",
+                      help="for --model progan: the real images over which each new block "
+                           "fades in, and again those it is then stabilised for (default: the "
+                           "model's recipe, listed below; otherwise 8000; the paper's 800k)"),
                Option("--unroll-order", "unroll_order", choices=registry.UNROLL_ORDERS,
                       help="for --model unrolled: second differentiates the generator's "
                            "loss through the unrolled updates (the paper's), first treats "

@@ -107,7 +107,8 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
                 num_classes=None, latent_dim=None, width=64, objective=None, divergence=None,
                 coding=None, ortho_reg=0.0, seed=None, jit_compile="auto", steps_per_execution=1,
                 pack=1, augment=None, g_lr=None, d_lr=None, zero_gp=0.0, n_critic=None,
-                gp_weight=None, clip_value=None, unroll_steps=None, unroll_order=None):
+                gp_weight=None, clip_value=None, unroll_steps=None, unroll_order=None,
+                phase_images=None):
     """Build and compile any model of the family by name (a preset, or a family member by
     the builder its :mod:`gan_apps.registry` entry names).
 
@@ -139,6 +140,10 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
     ``clip_value`` replaces c of the critic's weight clipping (Arjovsky et al. 2017,
     Algorithm 1: 0.01; MMD-GAN's encoder is clipped alike), for any model that clips.
 
+    ``phase_images`` replaces the length of ProGAN's phases, the real images over which a new
+    block fades in and then the images it is stabilised for (Karras et al. 2018, Sec. 3 and
+    Appendix A.1: 800k each; our builder's default 8k); ``--model progan`` only.
+
     ``unroll_steps`` replaces the unrolled GAN's K, the discriminator updates its generator
     looks ahead through (None keeps the paper's 5; Metz et al. 2017, Sec. 2.2), and
     ``unroll_order`` whether its generator's gradient flows through those updates
@@ -151,7 +156,8 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
                          width=width, objective=objective, divergence=divergence, coding=coding,
                          ortho_reg=ortho_reg, seed=seed, jit_compile=jit_compile,
                          steps_per_execution=steps_per_execution, pack=pack, augment=augment,
-                         zero_gp=zero_gp, unroll_steps=unroll_steps, unroll_order=unroll_order)
+                         zero_gp=zero_gp, unroll_steps=unroll_steps, unroll_order=unroll_order,
+                         phase_images=phase_images)
     for flag, attribute, value in (("--g-lr", "g_optimizer", g_lr), ("--d-lr", "d_optimizer", d_lr)):
         if value is None:
             continue
@@ -199,7 +205,7 @@ def _builder(entry):
 def _build_model(name, *, data_kind, arch, resolution, channels, num_classes, latent_dim, width,
                  objective, divergence, coding, ortho_reg, seed, jit_compile,
                  steps_per_execution, pack, augment, zero_gp=0.0, unroll_steps=None,
-                 unroll_order=None):
+                 unroll_order=None, phase_images=None):
     extra = []
     if zero_gp:
         if zero_gp < 0:
@@ -217,6 +223,9 @@ def _build_model(name, *, data_kind, arch, resolution, channels, num_classes, la
         if value is not None and "unroll_steps" not in parameters:
             raise UserInputError(f"{flag} is not available for --model {name}: only "
                                  "--model unrolled looks ahead through discriminator updates")
+    if phase_images is not None and "fade_images" not in parameters:
+        raise UserInputError(f"--phase-images is not available for --model {name}: only "
+                             "--model progan grows in phases")
     if unroll_order not in (None, *registry.UNROLL_ORDERS):
         raise UserInputError(f"--unroll-order must be one of {', '.join(registry.UNROLL_ORDERS)}, "
                              f"got {unroll_order!r}")
@@ -250,6 +259,8 @@ def _build_model(name, *, data_kind, arch, resolution, channels, num_classes, la
         options["unroll_steps"] = unroll_steps
     if unroll_order is not None:
         options["second_order"] = unroll_order == "second"
+    if phase_images is not None:
+        options["fade_images"] = options["stabilize_images"] = int(phase_images)
     model = builder(
         data_kind=data_kind, resolution=resolution, channels=channels, num_classes=num_classes,
         latent_dim=latent_dim, width=width, objective=objective, seed=seed,

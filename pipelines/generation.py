@@ -25,7 +25,7 @@ ARCHITECTURE_KEYS = (
     "model", "arch", "data", "resolution", "channels", "latent_dim", "width",
     "objective", "divergence", "coding", "batch_size", "ema", "ortho_reg", "pack", "augment",
     "g_lr", "d_lr", "zero_gp", "n_critic", "unroll_steps", "unroll_order", "gp_weight",
-    "clip_value",
+    "clip_value", "phase_images",
 )
 DEFAULTS = {
     "image": {"epochs": 60, "batch_size": 64, "width": 32},
@@ -136,6 +136,8 @@ def run_config(options, source, info):
         "gp_weight": options["gp_weight"] or defaults.get("gp_weight"),
         # None: the paper's clip value (0.01 for wgan and mmdgan); as gp_weight.
         "clip_value": options["clip_value"] or defaults.get("clip_value"),
+        # None: the builder's 8k images (ProGAN's phases); as gp_weight.
+        "phase_images": options["phase_images"] or defaults.get("phase_images"),
         # 0 is a setting here (the plain GAN), not "off"; None: the model's own K.
         "unroll_steps": (defaults.get("unroll_steps") if options["unroll_steps"] is None
                          else options["unroll_steps"]),
@@ -177,7 +179,7 @@ class _Builders:
             pack=config["pack"] or 1, augment=config["augment"],
             g_lr=config["g_lr"], d_lr=config["d_lr"], zero_gp=config.get("zero_gp") or 0.0,
             n_critic=config.get("n_critic"), gp_weight=config.get("gp_weight"),
-            clip_value=config.get("clip_value"),
+            clip_value=config.get("clip_value"), phase_images=config.get("phase_images"),
             unroll_steps=config.get("unroll_steps"),
             unroll_order=config.get("unroll_order"),
         )

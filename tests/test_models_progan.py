@@ -129,6 +129,22 @@ def test_bad_resolution_and_labels_are_user_errors():
         build_progan(resolution=8, num_classes=10)
 
 
+def test_phase_images_sets_both_phase_lengths_for_progan_only():
+    from gan_apps.cli import build_parser
+    from gan_apps.models import presets
+
+    model = presets.build_model("progan", resolution=8, width=4, latent_dim=8, seed=0,
+                                phase_images=40)
+    assert (model.schedule.fade, model.schedule.stabilize) == (40, 40)
+    assert model.schedule.start(1) == 40
+    assert model.get_config()["fade_images"] == 40
+    with pytest.raises(UserInputError, match="--phase-images is not available for --model dcgan"):
+        presets.build_model("dcgan", resolution=8, width=4, latent_dim=8, seed=0, phase_images=40)
+    assert build_parser().parse_args(["train", "--phase-images", "4000"]).phase_images == 4000
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--phase-images", "0"])
+
+
 def test_cli_trains_progan_through_stages(tmp_path):
     out = tmp_path / "run"
     code = cli.main(["train", "--model", "progan", "--data", "digits", "--resolution", "8",
