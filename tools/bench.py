@@ -99,14 +99,14 @@ def mixtures(args):
             "with every other option at its default (the model's points recipe, shown per row "
             "from the run's config.json: generator updates = epochs x steps, learning rates, "
             "EMA of G, zero-centred GP weight, steps per call into the graph, critic updates "
-            "per generator update, the weight of the preset's own gradient penalty where the "
-            "recipe sets one; batch 256 per critic update), then `gan-apps evaluate` on "
+            "per generator update, the weight of the preset's own gradient penalty or the "
+            "critic's weight-clipping bound where the recipe sets one; batch 256 per critic update), then `gan-apps evaluate` on "
             f"its generator.keras: {EVAL_SAMPLES} samples; a mode is captured with >= 20 "
             "samples within 3 sigma; high quality = within 3 sigma of any mode. Mean ± std "
             f"over seeds {args.seeds}; min-max of modes in brackets.",
             "",
             "| data | preset | pack | recipe (G updates, lr G/D, EMA, zero-GP, steps per "
-            "execution, D updates per G update, own-GP weight) | modes captured "
+            "execution, D updates per G update, own-GP weight or clip value) | modes captured "
             "| high-quality fraction | s / run (median) |",
             "|---|---|---|---|---|---|---|",
             *rows,
@@ -138,13 +138,18 @@ def mixtures(args):
                           f"{config.get('zero_gp') or 'off'}, "
                           f"{config.get('steps_per_execution', 1)}, "
                           f"{config.get('n_critic') or PRESETS[name].n_critic}, "
-                          f"{config.get('gp_weight') or '–'}")
+                          f"{config.get('gp_weight') or _clip_text(config)}")
                 rows.append(
                     f"| {data} | {name} | {pack} | {recipe} | {mean_std(modes)} "
                     f"[{min(modes):g}-{max(modes):g}] / {len(mixture.centers)} | "
                     f"{mean_std(quality)} | {statistics.median(seconds):.0f} |")
                 write(final=False)
     print(write(final=True))
+
+
+def _clip_text(config):
+    """``"clip 3"`` where a run's recipe set the critic's clipping bound, else a dash."""
+    return f"clip {config['clip_value']:g}" if config.get("clip_value") else "–"
 
 
 class _BatchClock(keras.callbacks.Callback):
