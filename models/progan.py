@@ -368,12 +368,13 @@ class ProGAN(GAN):
 
         Karras et al. (2018, Appendix A.1) average G with decay 0.999 throughout, over phases
         of 800k images (50k updates at batch 16), so the average's memory (about 1k updates)
-        is a small part of a phase. Our phases of 8k images are 250 updates at batch 32,
-        about the memory of a 0.995 average: averaged across a fade, the new block's weights
-        mix their initial and trained values while the old path fades out, and the samples
-        got worse than the last iterate (FID 611 against 295 at epoch 20 on digits). So the
-        average restarts from G during each fade and averages while a stage is stabilised
-        (:class:`gan_apps.callbacks.ExponentialMovingAverage` reads this after every step).
+        is a small part of a phase. Our phases of 4k-8k images are 125-250 updates at batch
+        32, about the memory of a 0.995 average (200 updates): averaged across a fade, the new
+        block's weights mix their initial and trained values while the old path fades out,
+        and the samples were worse than the last iterate (FID 611 against 295 at epoch 20 on
+        digits). So the average restarts from G during each fade and averages while a stage
+        is stabilised (:class:`gan_apps.callbacks.ExponentialMovingAverage` reads this after
+        every step).
         """
         return self.current_alpha() >= 1.0
 

@@ -138,6 +138,8 @@ def table(models, seeds, args, wall):
         budget = f"{config['epochs']} epochs, batch {config['batch_size']}"
         if config.get("n_critic"):
             budget += f", {config['n_critic']} critic update(s) a step"
+        if config.get("phase_images"):
+            budget += f", phases of {config['phase_images']} images"
         accuracy = col("conditional_accuracy", 3)
         if any("code_match" in r for r in scored):
             accuracy = "code match " + col("code_match", 3)
