@@ -218,7 +218,7 @@ def test_readme_recipe_table_gives_exactly_the_registrys_image_recipes():
     flags = {"epochs": "--epochs {}", "batch_size": "--batch-size {}", "d_lr": "--d-lr {:.0e}",
              "g_lr": "--g-lr {:.0e}", "n_critic": "--n-critic {}", "objective": "--objective {}",
              "unroll_steps": "--unroll-steps {}", "unroll_order": "--unroll-order {}",
-             "ema": "--ema {}", "width": "--width {}"}
+             "ema": "--ema {}", "width": "--width {}", "phase_images": "--phase-images {}"}
     listed = {}
     for first, cells in _readme_table("Presets", "models"):
         for name in first.split("`, `"):
@@ -289,7 +289,7 @@ def test_train_help_lists_each_models_recipe_and_train_uses_it(capsys):
                     "n_critic": "{} D update(s) per G update", "objective": "{} objective",
                     "unroll_steps": "{} unrolled D step(s)",
                     "unroll_order": "{}-order unrolling", "ema": "EMA of G {}",
-                    "width": "width {}"}[key].format(value)
+                    "width": "width {}", "phase_images": "phases of {} images"}[key].format(value)
             assert text.replace("e-0", "e-") in lines[name].split("; on images ")[1], (name, key)
         if registry.IMAGE not in entry.data_kinds:
             continue
@@ -298,7 +298,7 @@ def test_train_help_lists_each_models_recipe_and_train_uses_it(capsys):
         for key in ("epochs", "batch_size", "width"):
             assert config[key] == recipe.get(key, generation.DEFAULTS["image"][key]), (name, key)
         for key in ("d_lr", "g_lr", "n_critic", "objective", "unroll_steps", "unroll_order",
-                    "ema"):
+                    "ema", "phase_images"):
             assert config[key] == recipe.get(key), (name, key)
         given = generation.run_config(commands.settings(
             "gan", "train", {"model": name, "epochs": 7, "batch_size": 16, "d_lr": 3e-4,
