@@ -174,26 +174,27 @@ def build_model(name, *, data_kind="image", arch="dcgan", resolution=32, channel
             raise UserInputError(f"--n-critic must be >= 1, got {n_critic}")
         model.n_critic = int(n_critic)
     if gp_weight is not None:
-        own = [p for p in getattr(model, "penalties", ())
-               if isinstance(p, penalties.GradientPenalty) and p.target == 1.0]
-        if not own:
-            raise UserInputError(f"--gp-weight is not available for --model {name}: it has no "
-                                 "gradient penalty of its own (wgan_gp has)")
-        if not gp_weight > 0:
-            raise UserInputError(f"--gp-weight must be > 0, got {gp_weight}")
-        for penalty in own:
-            penalty.weight = float(gp_weight)
+        _set_penalties(model, name, "--gp-weight", gp_weight, "weight",
+                       lambda p: isinstance(p, penalties.GradientPenalty) and p.target == 1.0,
+                       "it has no gradient penalty of its own (wgan_gp has)")
     if clip_value is not None:
-        clipping = [p for p in getattr(model, "penalties", ())
-                    if isinstance(p, penalties.WeightClipping)]
-        if not clipping:
-            raise UserInputError(f"--clip-value is not available for --model {name}: its "
-                                 "critic's weights are not clipped (wgan's and mmdgan's are)")
-        if not clip_value > 0:
-            raise UserInputError(f"--clip-value must be > 0, got {clip_value}")
-        for penalty in clipping:
-            penalty.clip_value = float(clip_value)
+        _set_penalties(model, name, "--clip-value", clip_value, "clip_value",
+                       lambda p: isinstance(p, penalties.WeightClipping),
+                       "its critic's weights are not clipped (wgan's and mmdgan's are)")
     return model
+
+
+def _set_penalties(model, name, flag, value, attribute, selects, missing):
+    """Set ``attribute`` of the model's penalties that ``selects`` picks to ``value`` (> 0),
+    for ``flag`` of ``--model name``; one-line errors when it has none (``missing`` says
+    why) or the value is not positive."""
+    chosen = [p for p in getattr(model, "penalties", ()) if selects(p)]
+    if not chosen:
+        raise UserInputError(f"{flag} is not available for --model {name}: {missing}")
+    if not value > 0:
+        raise UserInputError(f"{flag} must be > 0, got {value}")
+    for penalty in chosen:
+        setattr(penalty, attribute, float(value))
 
 
 def _builder(entry):
