@@ -100,7 +100,8 @@ def mixtures(args):
             "from the run's config.json: generator updates = epochs x steps, learning rates, "
             "EMA of G, zero-centred GP weight, steps per call into the graph, critic updates "
             "per generator update, the weight of the preset's own gradient penalty or the "
-            "critic's weight-clipping bound where the recipe sets one; batch 256 per critic update), then `gan-apps evaluate` on "
+            "critic's weight-clipping bound where the recipe sets one; batch 256 per critic "
+            "update), then `gan-apps evaluate` on "
             f"its generator.keras: {EVAL_SAMPLES} samples; a mode is captured with >= 20 "
             "samples within 3 sigma; high quality = within 3 sigma of any mode. Mean ± std "
             f"over seeds {args.seeds}; min-max of modes in brackets.",
@@ -133,23 +134,19 @@ def mixtures(args):
                     quality.append(stats["high_quality_fraction"])
                     print(data, name, pack, seed, stats["modes_captured"],
                           round(stats["high_quality_fraction"], 3), round(seconds[-1]), flush=True)
+                clip = f"clip {config['clip_value']:g}" if config.get("clip_value") else "–"
                 recipe = (f"{config['epochs'] * config['steps']}, {config['g_lr']:g}/"
                           f"{config['d_lr']:g}, {config['ema'] or 'off'}, "
                           f"{config.get('zero_gp') or 'off'}, "
                           f"{config.get('steps_per_execution', 1)}, "
                           f"{config.get('n_critic') or PRESETS[name].n_critic}, "
-                          f"{config.get('gp_weight') or _clip_text(config)}")
+                          f"{config.get('gp_weight') or clip}")
                 rows.append(
                     f"| {data} | {name} | {pack} | {recipe} | {mean_std(modes)} "
                     f"[{min(modes):g}-{max(modes):g}] / {len(mixture.centers)} | "
                     f"{mean_std(quality)} | {statistics.median(seconds):.0f} |")
                 write(final=False)
     print(write(final=True))
-
-
-def _clip_text(config):
-    """``"clip 3"`` where a run's recipe set the critic's clipping bound, else a dash."""
-    return f"clip {config['clip_value']:g}" if config.get("clip_value") else "–"
 
 
 class _BatchClock(keras.callbacks.Callback):
