@@ -383,7 +383,7 @@ def rate_text(value):
 
 
 def _recipe_text(entry):
-    """``"; on images 150 epochs, batch 32, D's rate 1e-4"`` for a model's recipes."""
+    """``"; on images 110 epochs, batch 32, D's rate 1e-4"`` for a model's recipes."""
     names = {"epochs": "{} epochs".format, "batch_size": "batch {}".format,
              "g_lr": lambda v: f"G's rate {rate_text(v)}", "d_lr": lambda v: f"D's rate {rate_text(v)}",
              "width": "width {}".format, "steps": "{} steps an epoch".format,

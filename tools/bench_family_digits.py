@@ -123,13 +123,14 @@ def table(models, seeds, args, wall):
     sys.path.insert(0, os.path.dirname(__file__))
     import bench  # machine() and write_block()
 
-    rows, floor = [], None
+    rows, floor, run_seconds = [], None, 0.0
     for model in models:
         scored = [score(run_dir(args.work, model, s)) for s in seeds
                   if os.path.exists(os.path.join(run_dir(args.work, model, s), "wall.json"))]
         if not scored:
             continue
         floor = floor or scored[0]["floor"]
+        run_seconds += sum(r["wall_s"] for r in scored)
         config = scored[0]["config"]
 
         def col(key, digits=2, results=scored):
@@ -155,11 +156,15 @@ def table(models, seeds, args, wall):
     threads = ("one thread per run, pinned, one run per core of "
                f"{args.cores} at once" if args.threads == 1 else "two threads, one run at a time")
     options = f' --train-options "{args.train_options}"' if args.train_options else ""
+    spent = (f"The runs' wall times add up to {run_seconds / 60:.0f} minutes"
+             + (" (trained by earlier calls sharing its --work)." if args.table_only
+                else f"; this call took {wall:.0f} s."))
     lines = [
         f"Command: `python tools/bench_family_digits.py --models {','.join(models)} --seeds "
         f"{args.seeds} --threads {args.threads}"
-        f"{' --cores ' + args.cores if args.threads == 1 else ''}{options}`  ",
-        f"Machine: {bench.machine()}. Total wall time of this call {wall:.0f} s.  ",
+        f"{' --cores ' + args.cores if args.threads == 1 else ''}{options}"
+        f"{' --table-only' if args.table_only else ''}`  ",
+        f"Machine: {bench.machine()}. {spent}  ",
         "Protocol: per model and seed `gan-apps train --model M --seed S` (the model's default "
         f"recipe and budget; {threads}); then `generator.keras` (the last iterate, or the "
         "moving average of G where the recipe keeps one) scored as `gan-apps evaluate "
