@@ -69,7 +69,7 @@ class ModelEntry:
 # a few minutes of a cheap step, hence batch 32 for 300 epochs. The 1:1 recipe runs 110
 # epochs, not the 150 above: 150 took 6.3-6.7 one-core minutes (Intel Xeon, AVX-512), 110
 # fit the 5-minute aim (4.5-5.0) for 3-6 FID points (DCGAN 34.7 +- 1.6 over three seeds,
-# worst 36.7; InfoGAN 14.6 either way; block family_digits_all).
+# worst 36.7; InfoGAN 14.6 +- 0.3, seed 0 14.2 at 150; block family_digits_all).
 ONE_TO_ONE_IMAGE = {"epochs": 110, "batch_size": 32, "d_lr": 1e-4}
 # GMMN (no discriminator; batch 64, Adam 1e-3 as its module says) is still improving where the
 # command's 60 epochs stop: FID 49.97 / 56.30 / 61.35 over seeds 0-2 at epoch 60, each run
