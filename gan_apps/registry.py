@@ -68,7 +68,7 @@ class ModelEntry:
 # stop (FID 77.6): at batch 32 it reads 65.3 at epoch 150 and 55.7 +- 0.6 at 300 (three seeds),
 # a few minutes of a cheap step, hence batch 32 for 300 epochs. The 1:1 recipe runs 110
 # epochs, not the 150 above: 150 took 6.3-6.7 one-core minutes (Intel Xeon, AVX-512), 110
-# fit the 5-minute aim (4.5-5.0) for 3-6 FID points (DCGAN 34.7 +- 1.6 over three seeds,
+# fit the 5-minute aim (4.5-5.0) for about 4 FID points (DCGAN 34.7 +- 1.6 over three seeds,
 # worst 36.7; InfoGAN 14.6 +- 0.3, seed 0 14.2 at 150; block family_digits_all).
 ONE_TO_ONE_IMAGE = {"epochs": 110, "batch_size": 32, "d_lr": 1e-4}
 # GMMN (no discriminator; batch 64, Adam 1e-3 as its module says) is still improving where the
